@@ -1,0 +1,180 @@
+"""Artifacts: tensors as safetensors plus a JSON sidecar recording where they came from.
+
+Loading never unpickles: our own files are safetensors, and the papers' ``.pt`` files go through
+``torch.load(weights_only=True)``, which refuses arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import pickle
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+import workbench
+from workbench.errors import InputFormatError, ShapeError
+from workbench.layers import check_layer
+
+
+def inputs_hash(*inputs: Any) -> str:
+    """Short stable hash of JSON-serialisable inputs, recorded so artifacts can be traced."""
+    blob = json.dumps(inputs, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """Standard sidecar fields plus the caller's (model, layers, method, ...)."""
+    return {
+        "package": "persona-workbench",
+        "version": workbench.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **fields,
+    }
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file so a crash leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> Path:
+    """Save ``tensors`` to ``path`` (.safetensors) and ``metadata`` to the JSON file beside it."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+    os.replace(tmp, path)
+    atomic_write_text(_sidecar(path), json.dumps(metadata, indent=2, default=str))
+    return path
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Load a safetensors file and its JSON sidecar (empty dict if there is none)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFormatError(f"{path}: no such file")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputFormatError(f"{path}: not a readable safetensors file ({exc})") from None
+    sidecar = _sidecar(path)
+    metadata: dict[str, Any] = {}
+    if sidecar.is_file():
+        try:
+            metadata = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(f"{sidecar}: invalid JSON ({exc})") from None
+    return tensors, metadata
+
+
+def load_pt_tensors(path: str | Path) -> Any:
+    """Load a PyTorch ``.pt`` file with ``weights_only=True``: tensors and plain containers only.
+
+    A file holding any other object (a pickle that would run code) is refused, not executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFormatError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFormatError(
+            f"{path}: refused to load: not a plain tensor file (weights_only=True): {first_line}"
+        ) from None
+
+
+def check_vector_shape(
+    tensor: Tensor, n_layers: int, d_model: int, source: str
+) -> Float[Tensor, "layer d_model"]:
+    """Check a per-layer vector set is [n_layers, d_model], finite, and not all zero."""
+    if tensor.ndim != 2 or tuple(tensor.shape) != (n_layers, d_model):
+        raise ShapeError(
+            f"{source}: tensor has shape {tuple(tensor.shape)}, expected [n_layers, d_model] = "
+            f"[{n_layers}, {d_model}] for this model"
+        )
+    if not torch.isfinite(tensor).all():
+        raise ShapeError(f"{source}: tensor contains NaN or infinite values")
+    return tensor
+
+
+@dataclass(frozen=True)
+class LayerVectors:
+    """One direction per layer of a model (Assistant Axis, trait vector, persona vector).
+
+    Row ``L`` is our layer ``L`` (``blocks.L.hook_resid_post``). A value: supports ``v * 2``,
+    ``v - w``, ``-v``; ``save``/``load`` as safetensors + JSON.
+    """
+
+    vectors: Float[Tensor, "layer d_model"]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        return self.vectors.shape[0]
+
+    @property
+    def d_model(self) -> int:
+        return self.vectors.shape[1]
+
+    def at(self, layer: int) -> Float[Tensor, " d_model"]:
+        """The direction at our layer ``layer``."""
+        return self.vectors[check_layer(layer, self.n_layers)]
+
+    def unit(self, layer: int) -> Float[Tensor, " d_model"]:
+        vector = self.at(layer)
+        norm = vector.norm()
+        if norm == 0:
+            raise ShapeError(f"vector at layer {layer} has zero norm")
+        return vector / norm
+
+    def __mul__(self, scale: float) -> "LayerVectors":
+        return replace(self, vectors=self.vectors * scale)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "LayerVectors":
+        return self * -1.0
+
+    def __add__(self, other: "LayerVectors") -> "LayerVectors":
+        if other.vectors.shape != self.vectors.shape:
+            raise ShapeError(f"cannot add vectors of shapes {tuple(self.vectors.shape)} and {tuple(other.vectors.shape)}")
+        return replace(self, vectors=self.vectors + other.vectors)
+
+    def __sub__(self, other: "LayerVectors") -> "LayerVectors":
+        return self + (-other)
+
+    def __repr__(self) -> str:
+        what = self.metadata.get("method", "vectors")
+        return f"LayerVectors({what}, model={self.metadata.get('model')}, shape={tuple(self.vectors.shape)})"
+
+    def save(self, path: str | Path) -> Path:
+        return save_tensors(path, {"vectors": self.vectors.float()}, self.metadata)
+
+    @classmethod
+    def load(cls, path: str | Path, n_layers: int | None = None, d_model: int | None = None) -> "LayerVectors":
+        """Load and, when the model's shape is given, check it (names both shapes on mismatch)."""
+        tensors, metadata = load_tensors(path)
+        if "vectors" not in tensors:
+            raise InputFormatError(f"{path}: no tensor named 'vectors' (found {sorted(tensors)})")
+        vectors = tensors["vectors"]
+        if n_layers is not None and d_model is not None:
+            check_vector_shape(vectors, n_layers, d_model, str(path))
+        return cls(vectors, metadata)

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``workbench`` CLI, one module each (see :mod:`workbench.cli`)."""

@@ -1,0 +1,219 @@
+"""The one hook mechanism: interventions are small values applied at ``blocks.{L}.hook_resid_post``.
+
+Every activation read or edit in the workbench (capture for extraction, additive steering,
+direction ablation, activation capping, SAE splicing, per-token projection) is an
+:class:`Intervention`: a value that names its layers and maps the residual stream of one layer
+to its new value. :func:`apply` installs a list of them for the duration of a ``with`` block and
+removes every hook on exit, also after an exception.
+
+Positions. An intervention may act on all positions, the prompt, or the response. Which positions
+are "response" is told by a :class:`Positions` object the caller owns and updates: a forward pass
+over a formatted conversation sets ``response_mask`` from the chat spans; KV-cache generation sets
+``decoding=True`` on every decode step, where the single new position is always response.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator, Literal, Protocol, Sequence
+
+import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
+
+from workbench.errors import LayerError
+from workbench.layers import check_layer, resid_post_hook
+
+Where = Literal["all", "prompt", "response"]
+
+
+@dataclass
+class Positions:
+    """Which positions of the forward pass now running belong to the response.
+
+    ``response_mask``: [batch, pos] for a full pass over known text (None: no response tokens).
+    ``decoding``: True during KV-cache decode steps, where every position is a generated token.
+    """
+
+    response_mask: Bool[Tensor, "batch pos"] | None = None
+    decoding: bool = False
+
+    def mask(self, where: Where, resid: Float[Tensor, "batch pos d_model"]) -> Bool[Tensor, "batch pos 1"]:
+        """Boolean mask of the positions ``where`` selects, broadcastable over d_model."""
+        batch, pos, _ = resid.shape
+        if where == "all":
+            selected = torch.ones(batch, pos, dtype=torch.bool, device=resid.device)
+        else:
+            if self.decoding:
+                response = torch.ones(batch, pos, dtype=torch.bool, device=resid.device)
+            elif self.response_mask is not None:
+                response = self.response_mask[:, -pos:].to(resid.device)
+            else:
+                response = torch.zeros(batch, pos, dtype=torch.bool, device=resid.device)
+            selected = response if where == "response" else ~response
+        return selected.unsqueeze(-1)
+
+
+class Intervention(Protocol):
+    """A value that reads or edits the residual stream at its layers.
+
+    ``__call__`` gets the residual stream after block ``layer`` and returns its new value
+    (return the input unchanged to only read).
+    """
+
+    @property
+    def layers(self) -> tuple[int, ...]: ...
+
+    def __call__(
+        self, layer: int, resid: Float[Tensor, "batch pos d_model"], positions: Positions
+    ) -> Float[Tensor, "batch pos d_model"]: ...
+
+
+@contextmanager
+def apply(
+    model, interventions: Sequence[Intervention], positions: Positions | None = None
+) -> Iterator[Positions]:
+    """Install ``interventions`` on ``model`` for the ``with`` block; yields the shared Positions.
+
+    Interventions at the same layer run in the order given (list a capture after a steer to read
+    the steered stream). All hooks are removed on exit, normal or by exception.
+    """
+    positions = positions or Positions()
+    n_layers = model.cfg.n_layers
+    hooks = []
+    for intervention in interventions:
+        for layer in intervention.layers:
+            check_layer(layer, n_layers, f"{type(intervention).__name__} layer")
+            hooks.append((resid_post_hook(layer), _hook_fn(intervention, layer, positions)))
+    with model.hooks(fwd_hooks=hooks):  # TransformerLens removes them in its own `finally`
+        yield positions
+
+
+def _hook_fn(intervention: Intervention, layer: int, positions: Positions):
+    def hook(resid: Tensor, hook) -> Tensor:
+        return intervention(layer, resid, positions)
+
+    return hook
+
+
+def _unit(direction: Float[Tensor, " d_model"], name: str) -> Float[Tensor, " d_model"]:
+    norm = direction.float().norm()
+    if not torch.isfinite(norm) or norm == 0:
+        raise LayerError(f"{name}: direction has zero or non-finite norm")
+    return direction / norm
+
+
+# ----------------------------------------------------------------------------------- interventions
+
+
+@dataclass
+class MeanCapture:
+    """Per-sequence mean of the residual stream over a token mask, at many layers in one pass.
+
+    Keeps only running sums ([batch, d_model] per layer), never a full activation cache.
+    ``mask``: [batch, pos] of the tokens to average (set before each forward pass).
+    """
+
+    capture_layers: tuple[int, ...]
+    mask: Bool[Tensor, "batch pos"] | None = None
+    sums: dict[int, Float[Tensor, "batch d_model"]] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self.capture_layers
+
+    def __call__(self, layer, resid, positions):
+        mask = self.mask.to(resid.device).unsqueeze(-1).to(resid.dtype)
+        self.sums[layer] = (resid * mask).sum(dim=1).float()
+        return resid
+
+    def means(self) -> Float[Tensor, "batch layer d_model"]:
+        """Means of the last pass, layers in ``capture_layers`` order."""
+        counts = self.mask.sum(dim=1, keepdim=True).clamp(min=1).float()
+        return torch.stack([self.sums[layer].cpu() / counts for layer in self.capture_layers], dim=1)
+
+
+@dataclass
+class TokenCapture:
+    """Every position's residual stream at some layers, for short passes (per-token views)."""
+
+    capture_layers: tuple[int, ...]
+    values: dict[int, Float[Tensor, "batch pos d_model"]] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self.capture_layers
+
+    def __call__(self, layer, resid, positions):
+        self.values[layer] = resid.detach().float().cpu()
+        return resid
+
+
+@dataclass(frozen=True)
+class AddVector:
+    """Steering: ``h ← h + coefficient · vector`` at the selected positions of each layer.
+
+    ``vectors`` maps layer → raw (unnormalised) direction, as the papers steer with.
+    """
+
+    vectors: dict[int, Float[Tensor, " d_model"]]
+    coefficient: float = 1.0
+    where: Where = "all"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.vectors)
+
+    def __call__(self, layer, resid, positions):
+        if self.coefficient == 0:
+            return resid
+        delta = self.coefficient * self.vectors[layer].to(resid.device, resid.dtype)
+        return resid + positions.mask(self.where, resid).to(resid.dtype) * delta
+
+
+@dataclass(frozen=True)
+class AblateDirection:
+    """Remove the component along a direction: ``h ← h − ⟨h, v̂⟩ v̂`` at the selected positions."""
+
+    directions: dict[int, Float[Tensor, " d_model"]]
+    where: Where = "all"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.directions)
+
+    def __call__(self, layer, resid, positions):
+        unit = _unit(self.directions[layer], f"AblateDirection layer {layer}").to(resid.device, resid.dtype)
+        projection = (resid @ unit).unsqueeze(-1)
+        return resid - positions.mask(self.where, resid).to(resid.dtype) * projection * unit
+
+
+@dataclass(frozen=True)
+class CapProjection:
+    """Activation capping along a direction with a per-layer threshold τ_L.
+
+    ``mode="floor"`` (the Assistant Axis paper: keep the projection on the axis from falling
+    below τ, i.e. from drifting away from the Assistant): ``h ← h + max(0, τ − ⟨h, v̂⟩) v̂``.
+    ``mode="ceiling"``: ``h ← h − max(0, ⟨h, v̂⟩ − τ) v̂``. Applied at every selected position,
+    in prefill and in every decode step.
+    """
+
+    directions: dict[int, Float[Tensor, " d_model"]]
+    thresholds: dict[int, float]
+    mode: Literal["floor", "ceiling"] = "floor"
+    where: Where = "all"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.directions)
+
+    def __call__(self, layer, resid, positions):
+        unit = _unit(self.directions[layer], f"CapProjection layer {layer}").to(resid.device, resid.dtype)
+        projection = resid @ unit
+        tau = float(self.thresholds[layer])
+        if self.mode == "floor":
+            shift = torch.clamp(tau - projection, min=0)
+        else:
+            shift = -torch.clamp(projection - tau, min=0)
+        return resid + positions.mask(self.where, resid).to(resid.dtype) * shift.unsqueeze(-1) * unit

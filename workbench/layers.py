@@ -1,0 +1,48 @@
+"""The one place the layer-index convention is written down, plus converters.
+
+Ours (TransformerLens): layer ``L`` = output of block ``L`` = ``blocks.{L}.hook_resid_post``
+= Hugging Face ``hidden_states[L + 1]``.
+
+| source            | their index ``i`` means            | ours        |
+|-------------------|------------------------------------|-------------|
+| assistant-axis    | output of decoder ``layers[i]``    | ``i``       |
+| persona_vectors   | HF ``hidden_states[i]`` (block i−1)| ``i − 1``   |
+| GemmaScope        | ``layer_i`` = output of block ``i``| ``i``       |
+
+One exception on Hugging Face's side: its *last* ``hidden_states`` entry has the final norm
+applied, so our last layer (raw output of the last block) differs from ``hidden_states[-1]``.
+"""
+
+from workbench.errors import LayerError
+
+
+def resid_post_hook(layer: int) -> str:
+    """TransformerLens hook name of our layer ``layer``."""
+    return f"blocks.{layer}.hook_resid_post"
+
+
+def check_layer(layer: int, n_layers: int, what: str = "layer") -> int:
+    """Return ``layer`` if it is a valid block index, else raise a LayerError naming the range."""
+    if not isinstance(layer, int) or isinstance(layer, bool):
+        raise LayerError(f"{what} must be an integer, got {layer!r}")
+    if not 0 <= layer < n_layers:
+        raise LayerError(f"{what} {layer} is out of range: this model has layers 0..{n_layers - 1}")
+    return layer
+
+
+def from_hidden_states_index(index: int) -> int:
+    """Convert an HF ``hidden_states`` index (persona_vectors' convention) to ours.
+
+    ``hidden_states[0]`` is the embedding output, which has no block; it has no layer of ours.
+    """
+    if index < 1:
+        raise LayerError(
+            f"hidden_states index {index} is the embedding output (no block); "
+            "it has no workbench layer"
+        )
+    return index - 1
+
+
+def to_hidden_states_index(layer: int) -> int:
+    """Convert our layer to the HF ``hidden_states`` index."""
+    return layer + 1

