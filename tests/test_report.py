@@ -1,0 +1,43 @@
+from html.parser import HTMLParser
+
+import plotly.graph_objects as go
+
+from workbench.report import Report
+
+HOSTILE = '<script>alert(1)</script></div>&amp; \u202e\u2028 "quoted"'
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.scripts, self.text, self.tags, self._in_script = 0, [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "script":
+            self.scripts += 1
+            self._in_script = True
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if not self._in_script:
+            self.text.append(data)
+
+
+def test_hostile_text_stays_text_and_libraries_inlined_once(tmp_path):
+    report = Report(f"Run {HOSTILE}")
+    section = report.section("Drift")
+    section.text(HOSTILE).table([{"persona": HOSTILE, "cos": 0.5}])
+    section.plotly(go.Figure(go.Scatter(y=[1, 2]))).plotly(go.Figure(go.Bar(y=[3])))
+    section.colored_tokens(["<script>", "alert(1)", "</script>"], [0.1, -0.2, 0.3])
+    page = report.write(tmp_path / "report.html").read_text()
+    parser = _Collector()
+    parser.feed(page)
+    # 2 library scripts in the head + 2 plotly figure scripts + 1 token view; none from the text.
+    assert parser.scripts == 5
+    assert HOSTILE in "".join(parser.text)
+    assert page.count("Plotly.newPlot") == 2 and page.count("var CircuitsVis=") == 1
+    assert "<script>alert(1)" not in page.replace('"\\u003cscript\\u003e"', "")
