@@ -40,4 +40,17 @@ def test_hostile_text_stays_text_and_libraries_inlined_once(tmp_path):
     assert parser.scripts == 5
     assert HOSTILE in "".join(parser.text)
     assert page.count("Plotly.newPlot") == 2 and page.count("var CircuitsVis=") == 1
-    assert "<script>alert(1)" not in page.replace('"\\u003cscript\\u003e"', "")
+    assert "<script>alert(1)" not in page
+    assert "\\u0026lt;script\\u0026gt;" in page  # circuitsvis renders tokens as HTML: escaped first
+
+
+def test_hostile_tokens_show_as_text_in_chromium(tmp_path):
+    from browser import console_errors, open_page
+
+    report = Report("tokens")
+    report.section("view").colored_tokens(["<img src=x onerror=\"document.title='pwned'\">", "</div>", "ok"], [0.2, -0.5, 1.0])
+    path = report.write(tmp_path / "r.html")
+    with open_page(path) as page:
+        spans = [e.text for e in page.find_elements("css selector", ".cv-view .colored-tokens > span")]
+        assert page.title == "tokens" and not console_errors(page)
+        assert spans == ["<img src=x onerror=\"document.title='pwned'\">", "</div>", "ok"]

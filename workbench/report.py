@@ -90,8 +90,13 @@ class Section:
         return self
 
     def colored_tokens(self, tokens: Sequence[str], values: Sequence[float], **props: Any) -> "Section":
-        """Tokens coloured by value (circuitsvis ``ColoredTokens``)."""
-        return self.circuitsvis("ColoredTokens", tokens=list(tokens), values=[float(v) for v in values], **props)
+        """Tokens coloured by value (circuitsvis ``ColoredTokens``).
+
+        circuitsvis puts each token into the page as raw HTML (a token ``<img onerror=...>`` would
+        run), so tokens are HTML-escaped here and show as the text they are.
+        """
+        escaped = [escape(token) for token in tokens]
+        return self.circuitsvis("ColoredTokens", tokens=escaped, values=[float(v) for v in values], **props)
 
     def preformatted(self, text: str) -> "Section":
         self.parts.append(f"<pre>{escape(text)}</pre>")
