@@ -92,7 +92,10 @@ class FakeOpenAI:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    pass
 
             def do_POST(self):
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -108,9 +111,6 @@ class FakeOpenAI:
                 body = json.dumps(outer._completion(request)).encode()
                 if fault == "truncated":
                     body = body[: len(body) // 2]
-                try:
-                    self._send(200, body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                self._send(200, body)
 
         return Handler

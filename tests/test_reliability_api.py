@@ -1,0 +1,169 @@
+"""API faults on real loopback HTTP: long generation and judging runs never lose or duplicate work.
+
+Every run goes through the real stack: :class:`ChatClient` (openai client, httpx, retries) against
+:class:`FakeOpenAI` on 127.0.0.1, results appended by :func:`run_cached` to a :class:`JsonlCache`.
+The invariants checked on the cache *file* (not the in-memory dict): every item appears exactly
+once; an item either has the right answer or a recorded error after exactly ``max_retries + 1``
+attempts; the server never saw more than ``max_retries + 1`` requests for one item.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from openai_server import FakeOpenAI, Faults
+from workbench.api import ApiConfig, ChatClient, ChatRequest, ChatResult
+from workbench.cache import JsonlCache, cache_key, run_cached
+
+MAX_RETRIES = 4
+FAULT_TYPES = ("429", "500", "timeout", "truncated")
+
+
+def client_config(server: FakeOpenAI, max_retries: int = MAX_RETRIES) -> ApiConfig:
+    """Fast settings: tiny backoff, a timeout shorter than the server's injected stall."""
+    return ApiConfig(
+        server.base_url, "test-model", max_retries=max_retries, requests_per_second=1000,
+        backoff_base_s=0.005, backoff_max_s=0.05, timeout_s=0.5, max_concurrency=8,
+    )
+
+
+def result_record(result: ChatResult) -> dict[str, Any]:
+    """What a run caches per item: the answer or the error, never silently nothing."""
+    return {"text": result.text, "logprobs": result.first_token_logprobs, "error": result.error,
+            "attempts": result.attempts}
+
+
+def api_run(client: ChatClient, cache: JsonlCache, prompts: list[str], batch_size: int,
+            top_logprobs: int | None = None) -> list[dict[str, Any]]:
+    """A cached API run as a pipeline does it: one request per prompt, batched, resumable."""
+    items = [(cache_key(prompt=p), ChatRequest(({"role": "user", "content": p},), top_logprobs=top_logprobs))
+             for p in prompts]
+
+    def work(batch: list[ChatRequest]) -> list[dict[str, Any]]:
+        return [result_record(r) for r in client.complete_many(batch)]
+
+    return run_cached(cache, items, work, batch_size=batch_size, desc="api", progress=False)
+
+
+def file_key_counts(path: Path) -> Counter:
+    """How many lines of the cache file carry each key (duplicates would show as counts > 1)."""
+    return Counter(json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip())
+
+
+def requests_per_prompt(server: FakeOpenAI) -> Counter:
+    return Counter(r["body"]["messages"][-1]["content"] for r in server.requests)
+
+
+def check_exactly_once(path: Path, prompts: list[str], server: FakeOpenAI, expected: Callable[[str], Any],
+                       answer_of: Callable[[dict], Any], max_retries: int = MAX_RETRIES) -> dict[str, int]:
+    """The run's invariants; returns counts of ok / failed items for the caller's assertions."""
+    counts = file_key_counts(path)
+    keys = [cache_key(prompt=p) for p in prompts]
+    assert sorted(counts) == sorted(keys), "items lost or foreign keys in the cache"
+    assert set(counts.values()) == {1}, f"duplicated items: {[k for k, n in counts.items() if n > 1]}"
+    per_prompt = requests_per_prompt(server)
+    assert max(per_prompt.values()) <= max_retries + 1, "retries not bounded"
+    reloaded = JsonlCache(path)
+    tally = {"ok": 0, "failed": 0}
+    for prompt, key in zip(prompts, keys):
+        record = reloaded.get(key)
+        assert 1 <= record["attempts"] <= max_retries + 1
+        if record["error"] is None:
+            assert answer_of(record) == expected(prompt)
+            tally["ok"] += 1
+        else:
+            assert record["text"] is None and record["error"].strip()
+            assert record["attempts"] == max_retries + 1
+            tally["failed"] += 1
+    return tally
+
+
+def test_generation_run_with_every_fault_loses_and_duplicates_nothing(tmp_path):
+    """60 prompts, 4 fault types at 10 % each: each item once, answers right or errors recorded."""
+    prompts = [f"question {i}" for i in range(60)]
+    faults = Faults(rate_429=0.1, rate_500=0.1, rate_timeout=0.1, rate_truncated=0.1,
+                    timeout_sleep_s=1.0, seed=11)
+    with FakeOpenAI(answer=lambda r: r["messages"][-1]["content"].upper(), faults=faults) as server:
+        client = ChatClient(client_config(server))
+        records = api_run(client, JsonlCache(tmp_path / "gen.jsonl"), prompts, batch_size=16)
+    assert len(records) == len(prompts)
+    tally = check_exactly_once(tmp_path / "gen.jsonl", prompts, server, str.upper, lambda rec: rec["text"])
+    assert all(server.injected[f] > 0 for f in FAULT_TYPES), server.injected
+    assert tally["ok"] >= 55, tally  # P(one item fails 5 times) = 0.4**5 ≈ 1 %
+
+
+def digit_logprobs(score: int) -> dict[str, float]:
+    """First-token top logprobs concentrated on ``score`` as the judge sees them from the API."""
+    return {str(score): math.log(0.9), str((score + 1) % 4): math.log(0.1)}
+
+
+def expected_score(prompt: str) -> int:
+    return int(prompt.split()[-1]) % 4
+
+
+def parse_score(result: ChatResult) -> None:
+    """Judge validator: a score 0–3 must be readable from the answer text, else retry."""
+    if result.text is None or not result.text.strip().isdigit() or not 0 <= int(result.text) <= 3:
+        raise ValueError(f"judge answer is not a score 0–3: {result.text!r}")
+
+
+def test_judging_run_with_faults_and_non_numeric_answers(tmp_path):
+    """Judge prompts with logprobs; 20 % of answers are non-numeric on top of transport faults."""
+    rng = random.Random(5)
+    lock = threading.Lock()
+    non_numeric = Counter()
+
+    def answer(request: dict) -> str:
+        with lock:
+            if rng.random() < 0.2:
+                non_numeric["sent"] += 1
+                return rng.choice(["I cannot rate this.", "REFUSAL", "", "three", "½"])
+        return str(expected_score(request["messages"][-1]["content"]))
+
+    prompts = [f"rate transcript {i}" for i in range(40)]
+    faults = Faults(rate_429=0.08, rate_500=0.08, rate_timeout=0.05, rate_truncated=0.08,
+                    timeout_sleep_s=1.0, seed=12)
+    with FakeOpenAI(answer=answer, logprobs=lambda r: digit_logprobs(expected_score(r["messages"][-1]["content"])),
+                    faults=faults) as server:
+        client = ChatClient(client_config(server), validate=parse_score)
+        api_run(client, JsonlCache(tmp_path / "judge.jsonl"), prompts, batch_size=8, top_logprobs=5)
+    tally = check_exactly_once(tmp_path / "judge.jsonl", prompts, server, expected_score,
+                               lambda rec: int(rec["text"]))
+    assert non_numeric["sent"] > 0 and all(server.injected[f] > 0 for f in FAULT_TYPES)
+    assert tally["ok"] >= 36, tally
+    for record in JsonlCache(tmp_path / "judge.jsonl").records.values():
+        if record["error"] is None:
+            assert max(record["logprobs"], key=record["logprobs"].get) == record["text"]
+
+
+@pytest.mark.parametrize("fault", FAULT_TYPES + ("non-numeric",))
+def test_persistent_fault_is_recorded_after_bounded_retries(tmp_path, fault):
+    """A fault on every attempt: each item ends as one failure record naming the error."""
+    rates = {f"rate_{f}": 1.0 if f == fault else 0.0 for f in FAULT_TYPES}
+    prompts = [f"item {i}" for i in range(3)]
+    answer = (lambda r: "not a number") if fault == "non-numeric" else (lambda r: "2")
+    with FakeOpenAI(answer=answer, faults=Faults(**rates, timeout_sleep_s=1.0)) as server:
+        client = ChatClient(client_config(server, max_retries=2), validate=parse_score)
+        started = time.monotonic()
+        api_run(client, JsonlCache(tmp_path / "fail.jsonl"), prompts, batch_size=2)
+        elapsed = time.monotonic() - started
+    tally = check_exactly_once(tmp_path / "fail.jsonl", prompts, server, lambda p: None,
+                               lambda rec: None, max_retries=2)
+    assert tally == {"ok": 0, "failed": 3}
+    assert len(server.requests) <= 3 * 3
+    errors = {rec["error"] for rec in JsonlCache(tmp_path / "fail.jsonl").records.values()}
+    expected_text = {"429": "429", "500": "500", "timeout": "Timeout", "truncated": "JSONDecodeError",
+                     "non-numeric": "not a score"}[fault]
+    assert all(expected_text in e for e in errors), errors
+    if fault == "429":  # Retry-After: 0.05 s honoured twice per item (backoff alone would be ≤ 0.02 s)
+        assert elapsed >= 2 * 2 * 0.05
+
