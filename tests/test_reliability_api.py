@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 from openai_server import FakeOpenAI, Faults
 from workbench.api import ApiConfig, ChatClient, ChatRequest, ChatResult
 from workbench.cache import JsonlCache, cache_key, run_cached
+from workbench.judge import judge_roles, judge_trait, role_judge_prompt
 
 MAX_RETRIES = 4
 FAULT_TYPES = ("429", "500", "timeout", "truncated")
@@ -101,48 +100,68 @@ def test_generation_run_with_every_fault_loses_and_duplicates_nothing(tmp_path):
     assert tally["ok"] >= 55, tally  # P(one item fails 5 times) = 0.4**5 ≈ 1 %
 
 
-def digit_logprobs(score: int) -> dict[str, float]:
-    """First-token top logprobs concentrated on ``score`` as the judge sees them from the API."""
-    return {str(score): math.log(0.9), str((score + 1) % 4): math.log(0.1)}
-
-
-def expected_score(prompt: str) -> int:
-    return int(prompt.split()[-1]) % 4
-
-
 def parse_score(result: ChatResult) -> None:
-    """Judge validator: a score 0–3 must be readable from the answer text, else retry."""
+    """A ``ChatClient`` validator: an answer without a score 0–3 is retried like a transport fault."""
     if result.text is None or not result.text.strip().isdigit() or not 0 <= int(result.text) <= 3:
         raise ValueError(f"judge answer is not a score 0–3: {result.text!r}")
 
 
-def test_judging_run_with_faults_and_non_numeric_answers(tmp_path):
-    """Judge prompts with logprobs; 20 % of answers are non-numeric on top of transport faults."""
-    rng = random.Random(5)
-    lock = threading.Lock()
-    non_numeric = Counter()
+NON_NUMERIC = ("I cannot rate this.", "REFUSAL", "", "three", "½", "10", "4")
 
-    def answer(request: dict) -> str:
-        with lock:
-            if rng.random() < 0.2:
-                non_numeric["sent"] += 1
-                return rng.choice(["I cannot rate this.", "REFUSAL", "", "three", "½"])
-        return str(expected_score(request["messages"][-1]["content"]))
 
-    prompts = [f"rate transcript {i}" for i in range(40)]
+def role_answer(i: int) -> tuple[str, int | None]:
+    """The judge's reply for item ``i`` and the score it must parse to (None: kept as raw text)."""
+    return (NON_NUMERIC[i // 4 % len(NON_NUMERIC)], None) if i % 4 == 0 else (f"Score: {i % 4}", i % 4)
+
+
+def trait_logprobs(i: int) -> dict[str, float]:
+    """First-token logprobs for trait item ``i``: every fourth refuses (no numeric mass)."""
+    if i % 4 == 0:
+        return {"REFUSAL": math.log(0.9), "I": math.log(0.1)}
+    return {str(10 * (i % 10)): math.log(0.75), "100": math.log(0.25)}
+
+
+def item_index(request: dict) -> int:
+    return int(request["messages"][-1]["content"].split("answer #")[1].split()[0])
+
+
+def test_judges_under_faults_with_non_numeric_answers(tmp_path):
+    """The real role (0–3) and trait (0–100) judges, cached, under all faults and bad answers."""
+    n = 40
+    role_items = [(cache_key(judge="role", i=i), (role_judge_prompt("pirate"), f"q{i}", f"answer #{i} end"))
+                  for i in range(n)]
+    trait_items = [(cache_key(judge="trait", i=i), (f"q{i}", f"answer #{i} end")) for i in range(n)]
     faults = Faults(rate_429=0.08, rate_500=0.08, rate_timeout=0.05, rate_truncated=0.08,
                     timeout_sleep_s=1.0, seed=12)
-    with FakeOpenAI(answer=answer, logprobs=lambda r: digit_logprobs(expected_score(r["messages"][-1]["content"])),
-                    faults=faults) as server:
-        client = ChatClient(client_config(server), validate=parse_score)
-        api_run(client, JsonlCache(tmp_path / "judge.jsonl"), prompts, batch_size=8, top_logprobs=5)
-    tally = check_exactly_once(tmp_path / "judge.jsonl", prompts, server, expected_score,
-                               lambda rec: int(rec["text"]))
-    assert non_numeric["sent"] > 0 and all(server.injected[f] > 0 for f in FAULT_TYPES)
-    assert tally["ok"] >= 36, tally
-    for record in JsonlCache(tmp_path / "judge.jsonl").records.values():
-        if record["error"] is None:
-            assert max(record["logprobs"], key=record["logprobs"].get) == record["text"]
+    with FakeOpenAI(answer=lambda r: role_answer(item_index(r))[0],
+                    logprobs=lambda r: trait_logprobs(item_index(r)), faults=faults) as server:
+        client = ChatClient(client_config(server))
+        cache = JsonlCache(tmp_path / "judge.jsonl")
+        run_cached(cache, role_items, lambda b: [s.to_record() for s in judge_roles(client, b)],
+                   batch_size=8, desc="role", progress=False)
+        run_cached(cache, trait_items, lambda b: [s.to_record() for s in judge_trait(client, "evil", b)],
+                   batch_size=8, desc="trait", progress=False)
+    counts = file_key_counts(tmp_path / "judge.jsonl")
+    assert sorted(counts) == sorted(k for k, _ in role_items + trait_items) and set(counts.values()) == {1}
+    assert max(Counter(item_index(r["body"]) for r in server.requests
+                       if "role" in r["body"]["messages"][-1]["content"]).values()) <= MAX_RETRIES + 1
+    assert all(server.injected[f] > 0 for f in FAULT_TYPES), server.injected
+    reloaded, failed = JsonlCache(tmp_path / "judge.jsonl"), 0
+    for i in range(n):
+        role = reloaded.get(cache_key(judge="role", i=i))
+        trait = reloaded.get(cache_key(judge="trait", i=i))
+        failed += (role["error"] is not None) + (trait["error"] is not None)
+        if role["error"] is None:
+            assert (role["score"], role["raw"]) == (role_answer(i)[1], role_answer(i)[0])
+        else:
+            assert role["score"] is None and role["error"].strip()
+        if trait["error"] is None:
+            expected = None if i % 4 == 0 else 10 * (i % 10) * 0.75 + 100 * 0.25
+            assert trait["refusal"] == (i % 4 == 0)
+            assert (trait["score"] is None and expected is None) or trait["score"] == pytest.approx(expected)
+        else:
+            assert trait["score"] is None and trait["error"].strip()
+    assert failed <= 4, failed
 
 
 @pytest.mark.parametrize("fault", FAULT_TYPES + ("non-numeric",))
