@@ -61,13 +61,16 @@ def start_child(script: Path, server: FakeOpenAI, cache: Path, run: int) -> subp
     )
 
 
-def kill_after_lines(child: subprocess.Popen, cache: Path, lines: int, timeout_s: float = 60) -> None:
-    """SIGKILL the child as soon as the cache file holds ``lines`` finished items."""
+def kill_after_lines(child: subprocess.Popen, cache: Path, lines: int, then_wait_s: float = 0.0,
+                     timeout_s: float = 60) -> None:
+    """SIGKILL the child ``then_wait_s`` after the cache file holds ``lines`` finished items (a
+    wait lands the kill while the next batch's requests are in flight)."""
     deadline = time.monotonic() + timeout_s
     while line_count(cache) < lines:
         assert child.poll() is None, f"child ended before it could be killed: {child.communicate()}"
         assert time.monotonic() < deadline, "child made no progress"
         time.sleep(0.005)
+    time.sleep(then_wait_s)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
 
@@ -79,10 +82,10 @@ def items_sent_by_run(server: FakeOpenAI, run: int) -> set[str]:
 def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp_path):
     script, cache = tmp_path / "child.py", tmp_path / "gen.jsonl"
     script.write_text(CHILD)
-    kill_points = [BATCH, 3 * BATCH, 5 * BATCH + 1]
+    kill_points = [(BATCH, 0.03), (3 * BATCH, 0.0), (5 * BATCH + 1, 0.01)]
     with FakeOpenAI(answer=slow_upper) as server:
-        for run, lines in enumerate(kill_points):
-            kill_after_lines(start_child(script, server, cache, run), cache, lines)
+        for run, (lines, then_wait_s) in enumerate(kill_points):
+            kill_after_lines(start_child(script, server, cache, run), cache, lines, then_wait_s)
             survived = JsonlCache(cache)  # loads after every kill: never corrupt
             assert lines <= len(survived) < N_ITEMS
         final = start_child(script, server, cache, len(kill_points))
