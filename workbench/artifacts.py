@@ -10,7 +10,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import pickle
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,9 +77,11 @@ def load_tensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     metadata: dict[str, Any] = {}
     if sidecar.is_file():
         try:
-            metadata = json.loads(sidecar.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(f"{sidecar}: invalid JSON ({exc})") from None
+            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise InputFormatError(f"{sidecar}: invalid JSON ({exc}); expected a JSON object") from None
+        if not isinstance(metadata, dict):
+            raise InputFormatError(f"{sidecar}: holds a JSON {type(metadata).__name__}; expected a JSON object")
     return tensors, metadata
 
 
@@ -94,7 +95,7 @@ def load_pt_tensors(path: str | Path) -> Any:
         raise InputFormatError(f"{path}: no such file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a hostile or corrupt file can make the unpickler raise anything
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFormatError(
             f"{path}: refused to load: not a plain tensor file (weights_only=True): {first_line}"
@@ -104,15 +105,30 @@ def load_pt_tensors(path: str | Path) -> Any:
 def check_vector_shape(
     tensor: Tensor, n_layers: int, d_model: int, source: str
 ) -> Float[Tensor, "layer d_model"]:
-    """Check a per-layer vector set is [n_layers, d_model], finite, and not all zero."""
+    """Check a per-layer vector set is [n_layers, d_model], finite, and non-zero at every layer.
+
+    A zero row would later divide by zero when the direction is normalised (projection, capping),
+    far from the file that caused it; the message names the file and the offending layers instead.
+    """
     if tensor.ndim != 2 or tuple(tensor.shape) != (n_layers, d_model):
         raise ShapeError(
             f"{source}: tensor has shape {tuple(tensor.shape)}, expected [n_layers, d_model] = "
             f"[{n_layers}, {d_model}] for this model"
         )
-    if not torch.isfinite(tensor).all():
-        raise ShapeError(f"{source}: tensor contains NaN or infinite values")
+    if not tensor.is_floating_point():
+        raise ShapeError(f"{source}: tensor has dtype {tensor.dtype}; expected floating-point values")
+    bad_layers = (~torch.isfinite(tensor)).any(dim=1).nonzero().flatten().tolist()
+    if bad_layers:
+        raise ShapeError(f"{source}: NaN or infinite values at layers {_some(bad_layers)}; expected finite values")
+    zero_layers = (tensor == 0).all(dim=1).nonzero().flatten().tolist()
+    if zero_layers:
+        raise ShapeError(f"{source}: zero norm at layers {_some(zero_layers)}; expected a non-zero direction at every layer")
     return tensor
+
+
+def _some(layers: list[int], limit: int = 8) -> str:
+    """A list of layer indices short enough for a message."""
+    return str(layers) if len(layers) <= limit else f"{layers[:limit]} and {len(layers) - limit} more"
 
 
 @dataclass(frozen=True)
@@ -176,5 +192,5 @@ class LayerVectors:
             raise InputFormatError(f"{path}: no tensor named 'vectors' (found {sorted(tensors)})")
         vectors = tensors["vectors"]
         if n_layers is not None and d_model is not None:
-            check_vector_shape(vectors, n_layers, d_model, str(path))
+            check_vector_shape(vectors, n_layers, d_model, f"{path} tensor 'vectors'")
         return cls(vectors, metadata)
