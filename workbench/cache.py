@@ -37,19 +37,25 @@ class JsonlCache:
             self._load()
 
     def _load(self) -> None:
-        raw = self.path.read_bytes()
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise InputFormatError(f"{self.path}: cannot read the cache ({exc.strerror})") from None
         good_end = 0
-        for line_end in _line_ends(raw):
+        for number, line_end in enumerate(_line_ends(raw), start=1):
             line = raw[good_end:line_end].strip()
             if line:
                 try:
                     record = json.loads(line)
-                    self.records[record["key"]] = record
-                except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                except (ValueError, RecursionError):  # JSON and UTF-8 errors; absurdly deep nesting
+                    record = None
+                if not isinstance(record, dict) or not isinstance(record.get("key"), str):
                     raise InputFormatError(
-                        f"{self.path}: line ending at byte {line_end} is not a cache record; "
-                        "the file is not a workbench cache or was edited by hand"
-                    ) from None
+                        f"{self.path}: line {number} (ending at byte {line_end}) is not a cache record; "
+                        'expected a JSON object with a string field "key" (the file is not a '
+                        "workbench cache or was edited by hand)"
+                    )
+                self.records[record["key"]] = record
             good_end = line_end + 1
         if good_end < len(raw):  # a torn last line from a killed run: drop it
             self.torn_lines = 1
