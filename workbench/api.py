@@ -9,6 +9,7 @@ redacted from every error message the client reports.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -78,6 +79,17 @@ class ChatResult:
         return self.error is None
 
 
+def _checked_logprob(token: Any, logprob: Any) -> tuple[str, float]:
+    """One top-logprob entry, checked: the openai client does not validate responses, so a server
+    sending a non-string token or a logprob that is not a number ≤ 0 would otherwise crash a judge's
+    arithmetic (``exp(5000)``) far from the cause. Raises ValueError, which is retried."""
+    if not isinstance(token, str):
+        raise ValueError(f"logprob token {token!r} is not a string")
+    if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or math.isnan(logprob) or logprob > 1e-6:
+        raise ValueError(f"logprob of token {token!r} is {logprob!r}; expected a number ≤ 0")
+    return token, min(float(logprob), 0.0)
+
+
 class RateLimiter:
     """Spaces request starts at least ``1 / rate`` seconds apart across threads."""
 
@@ -127,12 +139,14 @@ class ChatClient:
         text = choice.message.content
         if text is None:
             raise ValueError("response message has no content")
+        if not isinstance(text, str):
+            raise ValueError(f"response message content is a {type(text).__name__}; expected a string")
         logprobs = None
         if request.top_logprobs:
             content = choice.logprobs.content if choice.logprobs else None
             if not content:
                 raise ValueError("logprobs were requested but the response has none")
-            logprobs = {item.token: item.logprob for item in content[0].top_logprobs}
+            logprobs = dict(_checked_logprob(item.token, item.logprob) for item in content[0].top_logprobs)
         return ChatResult(text=text, first_token_logprobs=logprobs)
 
     def _retry_delay(self, exc: Exception, attempt: int) -> float:
