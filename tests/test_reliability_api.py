@@ -186,3 +186,26 @@ def test_persistent_fault_is_recorded_after_bounded_retries(tmp_path, fault):
     if fault == "429":  # Retry-After: 0.05 s honoured twice per item (backoff alone would be ≤ 0.02 s)
         assert elapsed >= 2 * 2 * 0.05
 
+
+
+MALFORMED = {
+    "content is a number": (lambda r: 3, None),
+    "content is an object": (lambda r: {"text": "hi"}, None),
+    "logprob is a string": (lambda r: "5", lambda r: {"50": "abc"}),
+    "logprob is positive": (lambda r: "5", lambda r: {"50": 5000.0}),
+    "logprob is NaN": (lambda r: "5", lambda r: {"50": float("nan")}),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_malformed_answers_are_retried_then_recorded(tmp_path, kind):
+    """Well-formed JSON that is not a usable answer (the openai client does not validate it) is
+    treated like a truncated body: retried, then recorded as a failure naming what was wrong."""
+    answer, logprobs = MALFORMED[kind]
+    with FakeOpenAI(answer=answer, logprobs=logprobs) as server:
+        client = ChatClient(client_config(server, max_retries=1))
+        api_run(client, JsonlCache(tmp_path / "m.jsonl"), ["a", "b"], batch_size=2,
+                top_logprobs=5 if logprobs else None)
+    records = list(JsonlCache(tmp_path / "m.jsonl").records.values())
+    assert len(records) == 2 and len(server.requests) == 4
+    assert all(r["text"] is None and r["error"].startswith("ValueError") and r["attempts"] == 2 for r in records)
