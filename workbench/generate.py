@@ -24,12 +24,16 @@ from workbench.hooks import Intervention, Positions, apply
 
 @dataclass(frozen=True)
 class Sampling:
-    """Decoding settings. ``temperature == 0`` means greedy."""
+    """Decoding settings. ``temperature == 0`` means greedy.
+
+    ``stop_at_eos=False`` always generates ``max_new_tokens`` (benchmarks need equal token counts).
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    stop_at_eos: bool = True
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
@@ -72,8 +76,9 @@ def generate_tokens(
     progress: bool = True,
 ) -> list[tuple[int, ...]]:
     """New token ids for each prompt, cut before the first stop token (EOS / end of turn)."""
-    stops = torch.tensor(stop_token_ids(model.tokenizer))
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(stops[0])
+    all_stops = torch.tensor(stop_token_ids(model.tokenizer))
+    stops = all_stops if sampling.stop_at_eos else all_stops[:0]
+    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(all_stops[0])
     generator = torch.Generator().manual_seed(sampling.seed)
     device = model.cfg.device
     results: list[tuple[int, ...]] = []
