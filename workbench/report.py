@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +19,24 @@ from typing import Any, Sequence
 from workbench.artifacts import atomic_write_text
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (valid in JSON, e.g. a broken API answer, but not
+    encodable as UTF-8) replaced by U+FFFD, so writing the page cannot fail on them."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def escape(text: Any) -> str:
     """HTML-escape any value's string form (quotes included)."""
-    return html.escape(str(text), quote=True)
+    return html.escape(_encodable(str(text)), quote=True)
 
 
 def script_json(value: Any) -> str:
     """JSON safe to place inside a ``<script>`` element."""
     return (
-        json.dumps(value, ensure_ascii=False, default=_to_list)
+        _encodable(json.dumps(value, ensure_ascii=False, default=_to_list))
         .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     )
@@ -82,7 +92,7 @@ class Section:
         """A circuitsvis view (e.g. ``"ColoredTokens", tokens=[...], values=[...]``) from the inlined bundle."""
         self.uses_circuitsvis = True
         view_id = f"cv-{uuid.uuid4().hex[:12]}"
-        props = {k: v for k, v in props.items() if v is not None}
+        props = {k: _escape_tokens(v) if k in _TOKEN_PROPS else v for k, v in props.items() if v is not None}
         self.parts.append(
             f'<div id="{view_id}" class="cv-view"></div><script>'
             f'CircuitsVis.render("{view_id}", CircuitsVis.{element}, {script_json(props)});</script>'
@@ -90,17 +100,26 @@ class Section:
         return self
 
     def colored_tokens(self, tokens: Sequence[str], values: Sequence[float], **props: Any) -> "Section":
-        """Tokens coloured by value (circuitsvis ``ColoredTokens``).
-
-        circuitsvis puts each token into the page as raw HTML (a token ``<img onerror=...>`` would
-        run), so tokens are HTML-escaped here and show as the text they are.
-        """
-        escaped = [escape(token) for token in tokens]
-        return self.circuitsvis("ColoredTokens", tokens=escaped, values=[float(v) for v in values], **props)
+        """Tokens coloured by value (circuitsvis ``ColoredTokens``)."""
+        return self.circuitsvis("ColoredTokens", tokens=list(tokens), values=[float(v) for v in values], **props)
 
     def preformatted(self, text: str) -> "Section":
         self.parts.append(f"<pre>{escape(text)}</pre>")
         return self
+
+
+# circuitsvis puts token strings into the page as raw HTML in every token view (ColoredTokens,
+# ColoredTokensMulti, TextNeuronActivations, AttentionPatterns, TokenLogProbs): a token
+# ``<img onerror=...>`` would run. These props are HTML-escaped so tokens show as the text they are.
+_TOKEN_PROPS = ("tokens", "prompt", "top_k_tokens")
+
+
+def _escape_tokens(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, (list, tuple)):
+        return [_escape_tokens(item) for item in value]
+    return value
 
 
 def _fmt(value: Any) -> str:
