@@ -75,9 +75,13 @@ class JsonlCache:
     def put(self, key: str, **record: Any) -> dict[str, Any]:
         """Append one finished item and flush it to disk before returning."""
         entry = {"key": key, **record}
+        try:
+            line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a broken API answer): \\u escapes round-trip it
+            line = (json.dumps(entry) + "\n").encode("ascii")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        with open(self.path, "ab") as handle:
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         self.records[key] = entry
