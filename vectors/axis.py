@@ -1,0 +1,263 @@
+"""The Assistant Axis pipeline: personas → responses → (judge) → activations → axis → analysis.
+
+One function, :func:`run_axis`, runs the whole method on any supported model and returns the
+summary; :func:`run_demo_stage` is the small configuration the ``workbench demo`` runs. Every slow
+step is resumable: responses and judgements live in JSONL caches under ``out/cache``, and persona
+vectors / held-out activations are reused from ``out/artifacts`` when the responses they were
+built from have not changed.
+
+Persona vectors: one per role (mean over its extraction responses) and one per default prompt
+(``default:0`` …), so the default prompts show up as separate points in persona space. The axis is
+mean(default vectors) − mean(role vectors) at every layer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from workbench.artifacts import LayerVectors, inputs_hash, load_tensors, provenance, save_tensors
+from workbench.cache import JsonlCache
+from workbench.chat import format_conversation, messages
+from workbench.errors import InputFormatError
+from workbench.extract import extract_means
+from workbench.generate import Sampling
+from workbench.layers import check_layer
+from workbench.models import KNOWN_MODELS
+
+from vectors import persona_space as space
+from vectors.persona_responses import (
+    JudgeFilter, filter_by_judge, generate_api, generate_local, generation_cache, judge_role_responses, plan_items, usable,
+)
+from vectors.personas import PersonaSet, load_personas, load_questions, select_questions
+
+PAPER_SAMPLING = Sampling(max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
+
+
+@dataclass(frozen=True)
+class AxisConfig:
+    """What to run. Defaults: all personas, 10 extraction + 5 held-out questions, one sample,
+    48 new tokens at the paper's temperature 0.7 / top_p 0.9 (under 10 minutes on 2 CPU cores
+    for the shipped model)."""
+
+    personas: Path | None = None
+    questions: Path | None = None
+    n_roles: int | None = None
+    n_extraction: int | None = 10
+    n_heldout: int | None = 5
+    samples: int = 1
+    all_role_prompts: bool = False
+    sampling: Sampling = PAPER_SAMPLING
+    batch_size: int = 32
+    extract_batch_size: int = 16
+    layer: int | None = None
+    api_url: str | None = None
+    api_model: str | None = None
+    judge_model: str | None = None
+    judge_url: str | None = None
+    min_passing: int = 1
+    progress: bool = True
+
+
+DEMO_CONFIG = AxisConfig(n_roles=12, n_extraction=6, n_heldout=3, sampling=replace(PAPER_SAMPLING, max_new_tokens=40))
+
+
+def default_layer(model) -> int:
+    """The model's reference layer (about 60% of depth; Gemma 2 27B: 22, the GemmaScope layer)."""
+    name = model.cfg.model_name
+    known = KNOWN_MODELS.get(name) or next(
+        (m for m in KNOWN_MODELS.values() if name in (m.hf_id, m.hf_id.rsplit("/", 1)[-1])), None
+    )
+    return known.default_layer if known else round(0.6 * model.cfg.n_layers)
+
+
+def vector_unit(record: dict[str, Any], default_name: str) -> str:
+    """Which persona vector a response contributes to: its role, or ``default:<prompt index>``."""
+    return f"{default_name}:{record['prompt_index']}" if record["persona"] == default_name else record["persona"]
+
+
+def _chats(model, records: Sequence[dict[str, Any]]):
+    return [format_conversation(model.tokenizer, messages(r["system"], r["question"], r["response"])) for r in records]
+
+
+def persona_vectors(
+    model, records: Sequence[dict[str, Any]], units: Sequence[str], layers: Sequence[int], batch_size: int = 16,
+    chunk: int = 256, progress: bool = True,
+) -> Float[Tensor, "unit layer d_model"]:
+    """Mean response activation per unit, from per-response means computed ``chunk`` at a time
+    (memory stays bounded by the chunk, not the run)."""
+    names = sorted(set(units), key=list(units).index)
+    sums = torch.zeros(len(names), len(layers), model.cfg.d_model)
+    counts = torch.zeros(len(names))
+    index = torch.tensor([names.index(u) for u in units])
+    for start in tqdm(range(0, len(records), chunk), desc="persona vectors", disable=not progress, unit="chunk"):
+        means = extract_means(model, _chats(model, records[start : start + chunk]), layers, batch_size=batch_size, progress=False)
+        sums.index_add_(0, index[start : start + chunk], means)
+        counts.index_add_(0, index[start : start + chunk], torch.ones(len(means)))
+    return sums / counts[:, None, None]
+
+
+def _cached_tensor(path: Path, key: str, compute) -> tuple[Tensor, bool]:
+    """Reuse the tensor saved at ``path`` when it was built from the same inputs (``key``)."""
+    if path.is_file():
+        tensors, metadata = load_tensors(path)
+        if metadata.get("inputs_hash") == key and "values" in tensors:
+            return tensors["values"], True
+    return compute(), False
+
+
+@dataclass
+class AxisResult:
+    """Everything a run computed; ``summary`` is what ``summary.json`` holds."""
+
+    summary: dict[str, Any]
+    axis: LayerVectors
+    unit_names: list[str]
+    unit_groups: list[str]
+    vectors: Float[Tensor, "unit layer d_model"]
+    heldout_projection: list[float] = field(default_factory=list)
+    heldout_groups: list[str] = field(default_factory=list)
+    pca: space.Pca | None = None
+    judge: JudgeFilter | None = None
+    personas: PersonaSet | None = None
+
+
+def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) -> list[dict[str, Any]]:
+    questions = select_questions(load_questions(config.questions), config.n_extraction, config.n_heldout)
+    items = plan_items(personas, questions, model.cfg.model_name, config.samples, config.all_role_prompts)
+    if config.api_url or config.api_model:
+        from workbench.api import ApiConfig, ChatClient
+
+        if not config.api_model:
+            raise InputFormatError("--api needs --api-model NAME (the endpoint's model name)")
+        client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url))
+        cache = generation_cache(cache_dir, f"api-{config.api_model}", config.sampling)
+        return generate_api(client, cache, items, config.sampling, progress=config.progress)
+    cache = generation_cache(cache_dir, model.cfg.model_name, config.sampling)
+    return generate_local(model, cache, items, config.sampling, config.batch_size, config.progress)
+
+
+def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -> JudgeFilter | None:
+    if not config.judge_model:
+        return None
+    from workbench.api import ApiConfig, ChatClient
+
+    client = ChatClient(ApiConfig.from_env(config.judge_model, config.judge_url or config.api_url))
+    slug = "".join(c if c.isalnum() else "-" for c in config.judge_model)
+    judgements = judge_role_responses(client, JsonlCache(cache_dir / f"judge_{slug}.jsonl"), personas, records,
+                                      progress=config.progress)
+    return filter_by_judge(personas, records, judgements, config.min_passing)
+
+
+def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
+    """Run the Assistant Axis method; writes caches and artifacts under ``out_dir``."""
+    started = time.time()
+    out_dir = Path(out_dir)
+    cache_dir, artifact_dir = out_dir / "cache", out_dir / "artifacts"
+    personas = load_personas(config.personas).subset(config.n_roles)
+    n_layers = model.cfg.n_layers
+    layer = check_layer(config.layer if config.layer is not None else default_layer(model), n_layers, "--layer")
+    layers = list(range(n_layers))
+
+    records = _generate(model, config, personas, cache_dir)
+    judge = _judge(config, personas, records, cache_dir)
+    kept = [r for r in records if usable(r) and (judge is None or r["key"] in judge.kept_keys)]
+    default_name = personas.default.name
+    extraction = [r for r in kept if r["split"] == "extraction"]
+    heldout = [r for r in kept if r["split"] == "heldout"]
+    units = [vector_unit(r, default_name) for r in extraction]
+    unit_names = sorted(set(units), key=units.index)
+    group_of = {p.name: p.group for p in (personas.default, *personas.roles)}
+    unit_groups = [group_of[u.split(":")[0]] for u in unit_names]
+    is_default_unit = torch.tensor([g == default_name for g in unit_groups])
+    if is_default_unit.all() or not is_default_unit.any():
+        raise InputFormatError("after filtering, the run needs both default and role responses to build an axis")
+
+    meta = dict(model=model.cfg.model_name, layers=layers, hook="blocks.{L}.hook_resid_post")
+    vec_key = inputs_hash(model.cfg.model_name, [r["key"] for r in extraction], [r["response"] for r in extraction])
+    vectors, reused_vectors = _cached_tensor(
+        artifact_dir / "persona_vectors.safetensors", vec_key,
+        lambda: persona_vectors(model, extraction, units, layers, config.extract_batch_size, progress=config.progress),
+    )
+    save_tensors(artifact_dir / "persona_vectors", {"values": vectors}, provenance(
+        method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
+        inputs_hash=vec_key, n_responses=len(extraction), **meta))
+    held_key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
+    held_means, reused_heldout = _cached_tensor(
+        artifact_dir / "heldout_means.safetensors", held_key,
+        lambda: extract_means(model, _chats(model, heldout), layers, batch_size=config.extract_batch_size, progress=config.progress),
+    )
+    save_tensors(artifact_dir / "heldout_means", {"values": held_means}, provenance(
+        method="held-out response means", keys=[r["key"] for r in heldout], inputs_hash=held_key, **meta))
+
+    axis = LayerVectors(space.assistant_axis(vectors[is_default_unit], vectors[~is_default_unit]), provenance(
+        method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
+        n_role_units=int((~is_default_unit).sum()), persona_source=personas.source, default_layer=layer,
+        inputs_hash=vec_key, **meta))
+    axis.save(artifact_dir / "assistant_axis")
+
+    at_layer = vectors[:, layer]
+    fit = space.pca(at_layer)
+    pc1_axis_cos = float(torch.nn.functional.cosine_similarity(fit.components[0], axis.at(layer), dim=0))
+    if pc1_axis_cos < 0:  # orient PC1 so that + points towards the assistant
+        fit = space.Pca(fit.coordinates * torch.tensor([-1.0] + [1.0] * (fit.coordinates.shape[1] - 1)),
+                        fit.explained_variance_ratio, fit.components * torch.tensor([-1.0] + [1.0] * (fit.components.shape[0] - 1))[:, None])
+    cosines = space.axis_cosines(at_layer, axis.at(layer))
+    held_is_default = [r["persona"] == default_name for r in heldout]
+    auc_per_layer = space.heldout_auc_per_layer(held_means, held_is_default, axis.vectors)
+    held_projection = space.project(held_means[:, layer], axis.at(layer))
+    held_groups = [group_of[r["persona"]] for r in heldout]
+    ranking = sorted(zip(unit_names, unit_groups, cosines.tolist()), key=lambda t: t[2])
+
+    summary = {
+        "model": model.cfg.model_name,
+        "layer": layer,
+        "n_personas": len(personas.roles),
+        "n_default_prompts": len(personas.default.prompts),
+        "persona_source": personas.source,
+        "n_responses_generated": len(records),
+        "n_responses_used": len(kept),
+        "n_extraction_responses": len(extraction),
+        "n_heldout_responses": len(heldout),
+        "pc1_explained_variance": float(fit.explained_variance_ratio[0]),
+        "explained_variance": [round(float(v), 5) for v in fit.explained_variance_ratio[:10]],
+        "pc1_axis_abs_cosine": abs(pc1_axis_cos),
+        "heldout_auc": auc_per_layer[layer],
+        "heldout_auc_per_layer": {str(i): round(a, 5) for i, a in enumerate(auc_per_layer)},
+        "heldout_mean_projection_by_group": space.mean_by_group(held_projection, held_groups),
+        "axis_cosine": {name: round(c, 5) for name, _, c in ranking},
+        "axis_norm_at_layer": float(axis.at(layer).norm()),
+        "judge": _judge_summary(config, judge),
+        "reused": {"persona_vectors": reused_vectors, "heldout_means": reused_heldout},
+        "sampling": dict(config.sampling.__dict__),
+        "generator": f"api:{config.api_model}" if config.api_model else "local",
+        "seconds": round(time.time() - started, 1),
+    }
+    return AxisResult(summary, axis, unit_names, unit_groups, vectors, held_projection.tolist(), held_groups, fit, judge, personas)
+
+
+def _judge_summary(config: AxisConfig, judge: JudgeFilter | None) -> dict[str, Any]:
+    if judge is None:
+        return {"model": None, "note": "no judge configured: all responses kept"}
+    return {
+        "model": config.judge_model, "min_passing": config.min_passing, "kept_personas": list(judge.kept_personas),
+        "dropped_personas": list(judge.dropped_personas), "unparseable": judge.unparseable, "failed": judge.failed,
+        "pass_rates": {p: r["pass_rate"] for p, r in judge.pass_rates.items()},
+    }
+
+
+def run_demo_stage(model, out_dir: Path, report) -> dict[str, Any]:
+    """The demo's persona-space stage: 12 roles + 4 default prompts, 6 extraction + 3 held-out
+    questions, 40 tokens; adds a report section and returns the summary fragment."""
+    from vectors.axis_report import add_axis_sections
+
+    result = run_axis(model, DEMO_CONFIG, out_dir)
+    add_axis_sections(report, result)
+    return {"assistant_axis": result.summary}
