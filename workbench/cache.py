@@ -77,7 +77,7 @@ class JsonlCache:
         entry = {"key": key, **record}
         try:
             line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate (from a broken API answer): \\u escapes round-trip it
+        except UnicodeEncodeError:  # a lone surrogate (from a broken API answer): \u escapes round-trip it
             line = (json.dumps(entry) + "\n").encode("ascii")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as handle:
