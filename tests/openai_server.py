@@ -3,7 +3,8 @@
 ``answer(request_json) -> str`` decides the reply text; the first token's top logprobs are built from
 ``logprobs(request_json) -> {token: logprob}`` when the request asks for them. Faults are injected
 at configured rates with a seeded RNG: 429 with Retry-After, 500, timeouts (the reply is delayed
-beyond the client's timeout) and truncated JSON bodies. Every request is logged for assertions.
+beyond the client's timeout), truncated JSON bodies and 401s that quote the caller's key. Every
+request is logged for assertions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Faults:
     rate_500: float = 0.0
     rate_timeout: float = 0.0
     rate_truncated: float = 0.0
+    rate_401_echo: float = 0.0  # 401 quoting the caller's key back, as OpenAI's "Incorrect API key provided" does
     timeout_sleep_s: float = 1.5
     seed: int = 0
 
@@ -33,7 +35,7 @@ class FakeOpenAI:
     logprobs: Callable[[dict], dict[str, float]] | None = None
     faults: Faults = field(default_factory=Faults)
     requests: list[dict] = field(default_factory=list)
-    injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0, "truncated": 0})
+    injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0, "truncated": 0, "401_echo": 0})
 
     def __post_init__(self):
         self.rng = random.Random(self.faults.seed)
@@ -57,7 +59,8 @@ class FakeOpenAI:
         with self.lock:
             draw = self.rng.random()
             for name, rate in (("429", self.faults.rate_429), ("500", self.faults.rate_500),
-                               ("timeout", self.faults.rate_timeout), ("truncated", self.faults.rate_truncated)):
+                               ("timeout", self.faults.rate_timeout), ("truncated", self.faults.rate_truncated),
+                               ("401_echo", self.faults.rate_401_echo)):
                 if draw < rate:
                     self.injected[name] += 1
                     return name
@@ -104,6 +107,10 @@ class FakeOpenAI:
                 fault = outer._pick_fault()
                 if fault == "429":
                     return self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0.05"})
+                if fault == "401_echo":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    body = {"error": {"message": f"Incorrect API key provided: {key}", "code": "invalid_api_key"}}
+                    return self._send(401, json.dumps(body).encode())
                 if fault == "500":
                     return self._send(500, b'{"error": {"message": "server error"}}')
                 if fault == "timeout":
