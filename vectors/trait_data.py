@@ -64,8 +64,8 @@ def _read_json(path: Path) -> Any:
         raise InputFormatError(f"{path}: no such file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{path}: invalid JSON ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputFormatError(f"{path}: invalid JSON ({exc}); expected a UTF-8 JSON object") from None
 
 
 def _strings(value: Any, source: str, name: str) -> tuple[str, ...]:
@@ -77,13 +77,20 @@ def _strings(value: Any, source: str, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+_TRAIT_FIELDS = {
+    "instruction": "a non-empty list of {pos, neg} instruction pairs",
+    "questions": "a non-empty list of question strings",
+    "eval_prompt": "a judge prompt with {question} and {answer}",
+}
+
+
 def parse_trait_file(data: Any, source: str) -> tuple[tuple[InstructionPair, ...], tuple[str, ...], str]:
     """Validate one persona_vectors trait object; errors name ``source`` and the field at fault."""
     if not isinstance(data, dict):
         raise InputFormatError(f"{source}: expected a JSON object with instruction, questions, eval_prompt")
-    for key in ("instruction", "questions", "eval_prompt"):
+    for key, expected in _TRAIT_FIELDS.items():
         if key not in data:
-            raise InputFormatError(f"{source}: missing field '{key}'")
+            raise InputFormatError(f"{source}: missing field '{key}'; expected {expected}")
     raw = data["instruction"]
     if not isinstance(raw, list) or not raw:
         raise InputFormatError(f"{source}: field 'instruction' must be a non-empty list of {{pos, neg}} objects")
