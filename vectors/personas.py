@@ -94,7 +94,7 @@ class Question:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputFormatError(f"{path}: invalid JSON ({exc})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFormatError(f"{path}: cannot read ({exc})") from None
