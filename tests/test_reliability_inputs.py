@@ -32,12 +32,31 @@ from workbench.errors import InputFormatError, LayerError, ShapeError, Workbench
 from workbench.judge import check_template, parse_role_score, score_from_logprobs
 from workbench.layers import check_layer, from_hidden_states_index
 
+from vectors.axis_released import load_capping_config, load_released_vectors
+from vectors.personas import load_persona_file, load_question_file
+from vectors.trait_data import BUILTIN_DIR as BUILTIN_TRAITS
+from vectors.trait_data import load_trait_files, parse_trait_file
+from vectors.trait_vectors import import_persona_vectors_pt
+
 CORPUS = Path(__file__).parent / "bad_inputs"
 N_LAYERS, D_MODEL = 30, 576  # the shipped model's shape, which the corpus vectors are checked against
 
 
 def load_vectors(path: Path) -> Any:
     return LayerVectors.load(path, n_layers=N_LAYERS, d_model=D_MODEL)
+
+
+def load_released(path: Path) -> Any:
+    return load_released_vectors(path, n_layers=N_LAYERS, d_model=D_MODEL)
+
+
+def import_persona_vectors(path: Path) -> Any:
+    return import_persona_vectors_pt(str(path), n_layers=N_LAYERS, d_model=D_MODEL)
+
+
+def load_trait_extract_file(path: Path) -> Any:
+    """A trait's extraction file, paired with the built-in evaluation file of the same layout."""
+    return load_trait_files(path, BUILTIN_TRAITS / "eval" / "evil.json")
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,26 @@ BAD_FILES = [
     BadFile("exploit_torch_zip.pt", load_pt_tensors, InputFormatError, ("refused", "weights_only=True")),
     BadFile("pt_truncated.pt", load_pt_tensors, InputFormatError, ("refused", "plain tensor file")),
     BadFile("pt_not_a_pickle.pt", load_pt_tensors, InputFormatError, ("refused", "plain tensor file")),
+    BadFile("exploit_pickle.pt", load_released, InputFormatError, ("refused", "weights_only=True")),
+    BadFile("exploit_torch_zip.pt", import_persona_vectors, InputFormatError, ("refused", "weights_only=True")),
+    BadFile("exploit_torch_zip.pt", load_capping_config, InputFormatError, ("refused", "weights_only=True")),
+    BadFile("persona_vectors_without_embedding_row.pt", import_persona_vectors, ShapeError,
+            ("(30, 576)", "[31, 576]", "hidden_states")),
+    BadFile("released_vectors_not_a_tensor.pt", load_released, InputFormatError, ("expected a tensor", "dict")),
+    BadFile("trait_missing_instruction.json", load_trait_extract_file, InputFormatError,
+            ("'instruction'", "{pos, neg} instruction pairs")),
+    BadFile("trait_instruction_not_pairs.json", load_trait_extract_file, InputFormatError,
+            ("'instruction[0]'", "object with 'pos' and 'neg'")),
+    BadFile("trait_instruction_empty_neg.json", load_trait_extract_file, InputFormatError,
+            ("'instruction[0].neg'", "non-empty string")),
+    BadFile("trait_eval_prompt_without_placeholders.json", load_trait_extract_file, InputFormatError,
+            ("'eval_prompt'", "{question} and {answer}")),
+    BadFile("trait_not_an_object.json", load_trait_extract_file, InputFormatError, ("JSON object", "instruction")),
+    BadFile("personas_role_without_prompts.json", load_persona_file, InputFormatError,
+            ("roles.pirate", "'prompts'", "non-empty list of strings")),
+    BadFile("personas_roles_not_object.json", load_persona_file, InputFormatError, ("'roles'", "JSON object")),
+    BadFile("questions_missing_heldout.json", load_question_file, InputFormatError,
+            ("'heldout'", "non-empty list")),
     BadFile("cache_middle_line_not_json.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_line_is_list.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_missing_key.jsonl", JsonlCache, InputFormatError, ("line 1", 'string field "key"')),
@@ -99,7 +138,7 @@ def test_every_corpus_file_is_covered():
     assert on_disk - covered == {"vectors_layer_fixture.safetensors"}
 
 
-@pytest.mark.parametrize("case", BAD_FILES, ids=lambda case: case.name)
+@pytest.mark.parametrize("case", BAD_FILES, ids=lambda case: f"{case.loader.__name__}-{case.name}")
 def test_bad_file_is_rejected_naming_file_field_and_expectation(case: BadFile, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_PWNED_MARKER", str(tmp_path / "pwned"))
     path = scratch_copy(case.name, tmp_path)
@@ -251,3 +290,49 @@ def test_property_judge_logprobs(logprobs):
     """Any top-logprob map the client admits (tokens: strings, logprobs ≤ 0 or -inf) scores in 0–100."""
     score = score_from_logprobs(logprobs)
     assert score.score is None or 0 <= score.score <= 100 + 1e-9
+
+
+trait_like = st.fixed_dictionaries({}, optional={
+    "instruction": st.lists(st.fixed_dictionaries({}, optional={"pos": json_values, "neg": json_values}) | json_values,
+                            max_size=3) | json_values,
+    "questions": st.lists(json_values, max_size=3) | json_values,
+    "eval_prompt": st.sampled_from(["{question} {answer}", "{answer}", "{", "{0}", "{question!r} {answer}"]) | json_values,
+})
+
+
+@PROPERTY
+@given(data=trait_like | json_values)
+def test_property_trait_file_parser(data):
+    only_workbench_errors(lambda: parse_trait_file(data, "trait.json"))
+
+
+persona_like = st.fixed_dictionaries({}, optional={
+    "default": st.lists(json_values, max_size=2) | json_values,
+    "roles": st.dictionaries(st.text(max_size=6), st.fixed_dictionaries(
+        {}, optional={"prompts": st.lists(json_values, max_size=2) | json_values, "group": json_values,
+                      "eval_prompt": json_values}) | json_values, max_size=3) | json_values,
+    "extraction": st.lists(st.fixed_dictionaries({}, optional={"id": json_values, "question": json_values}) | json_values,
+                           max_size=3) | json_values,
+    "heldout": st.lists(st.fixed_dictionaries({}, optional={"id": json_values, "question": json_values}), max_size=2),
+})
+
+
+@PROPERTY
+@given(data=st.one_of(persona_like.map(json.dumps), st.text(max_size=40)).map(str.encode) | st.binary(max_size=60))
+def test_property_persona_and_question_files(tmp_path, data):
+    path = tmp_path / "p.json"
+    path.write_bytes(data)
+    only_workbench_errors(lambda: load_persona_file(path))
+    only_workbench_errors(lambda: load_question_file(path))
+
+
+@PROPERTY
+@given(data=st.one_of(st.binary(max_size=200), mutations(_torch_bytes(torch.randn(N_LAYERS + 1, D_MODEL))[:3000]),
+                      st.sampled_from([_torch_bytes(v) for v in (torch.zeros(N_LAYERS + 1, D_MODEL), torch.ones(2),
+                                                                  {"a": 1}, [torch.ones(3)], torch.tensor(1.0))])))
+def test_property_released_and_persona_vectors_importers(tmp_path, data):
+    path = tmp_path / "v.pt"
+    path.write_bytes(data)
+    only_workbench_errors(lambda: load_released(path))
+    only_workbench_errors(lambda: import_persona_vectors(path))
+    only_workbench_errors(lambda: load_capping_config(path))

@@ -1,7 +1,7 @@
 """Regenerate the binary files of the bad-inputs corpus (``python tests/bad_inputs/make_corpus.py``).
 
-The text files (JSON, JSONL) are written by hand and kept as they are; the binary ones come from
-here so their content is reproducible and reviewable. Vectors are sized for the shipped model
+The text files (JSON, JSONL: caches, trait, persona, question and transcript files) are written by
+hand and kept as they are; the binary ones come from here so their content is reproducible and reviewable. Vectors are sized for the shipped model
 (30 layers, d_model 576). The two ``exploit_*.pt`` files are *live*: unpickled without
 ``weights_only`` they run ``exec`` and create the file named by ``$WORKBENCH_PWNED_MARKER``; the
 tests prove that and then check the workbench never runs them.
@@ -68,6 +68,8 @@ def main() -> None:
     torch.save({"vectors": good}, buffer)
     (HERE / "pt_truncated.pt").write_bytes(buffer.getvalue()[:1000])
     (HERE / "pt_not_a_pickle.pt").write_bytes(b"PK\x03\x04 this is not a torch file" * 8)
+    torch.save(good, HERE / "persona_vectors_without_embedding_row.pt")  # needs [n_layers + 1, d_model]
+    torch.save({"axis": good}, HERE / "released_vectors_not_a_tensor.pt")
 
 
 if __name__ == "__main__":
