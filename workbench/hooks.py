@@ -217,3 +217,33 @@ class CapProjection:
         else:
             shift = -torch.clamp(projection - tau, min=0)
         return resid + positions.mask(self.where, resid).to(resid.dtype) * shift.unsqueeze(-1) * unit
+
+
+@dataclass(frozen=True)
+class SpliceSAE:
+    """SAE feature edit with the error term kept: ``h ← h + decode(f') − decode(f)``, ``f = encode(h)``.
+
+    ``f'`` is ``f`` with the features in ``clamp`` set to their values (feature index → value).
+    Only the edit changes the stream: the SAE's reconstruction error stays in ``h``, so an empty
+    ``clamp`` leaves activations exactly unchanged. ``sae``: any module with ``encode``/``decode``
+    over ``[..., d_model]`` (a sae-lens ``SAE``) reading the residual stream after block ``layer``.
+    """
+
+    sae: object
+    layer: int
+    clamp: dict[int, float]
+    where: Where = "all"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return (self.layer,)
+
+    def __call__(self, layer, resid, positions):
+        if not self.clamp:
+            return resid
+        features = self.sae.encode(resid)
+        edited = features.clone()
+        index = torch.tensor(list(self.clamp), device=resid.device)
+        edited[..., index] = torch.tensor(list(self.clamp.values()), device=resid.device, dtype=edited.dtype)
+        delta = (self.sae.decode(edited) - self.sae.decode(features)).to(resid.dtype)
+        return resid + positions.mask(self.where, resid).to(resid.dtype) * delta

@@ -12,6 +12,7 @@ def register(subparsers) -> None:
 
 
 def collect() -> dict:
+    from sae_analysis.saes import known_saes
     from workbench.models import KNOWN_MODELS, is_available_offline
 
     return {
@@ -24,16 +25,8 @@ def collect() -> dict:
             }
             for m in KNOWN_MODELS.values()
         ],
-        "saes": _known_saes(),
+        "saes": known_saes(),
     }
-
-
-def _known_saes() -> list[dict]:
-    try:
-        from sae_analysis.saes import known_saes
-    except ImportError:  # the SAE package is optional for the core
-        return []
-    return known_saes()
 
 
 def run(args) -> int:
