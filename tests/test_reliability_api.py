@@ -86,7 +86,7 @@ def check_exactly_once(path: Path, prompts: list[str], server: FakeOpenAI, expec
     return tally
 
 
-def test_generation_run_with_every_fault_loses_and_duplicates_nothing(tmp_path):
+def test_generation_run_with_every_fault_loses_and_duplicates_nothing(tmp_path, record_property):
     """60 prompts, 4 fault types at 10 % each: each item once, answers right or errors recorded."""
     prompts = [f"question {i}" for i in range(60)]
     faults = Faults(rate_429=0.1, rate_500=0.1, rate_timeout=0.1, rate_truncated=0.1,
@@ -97,7 +97,8 @@ def test_generation_run_with_every_fault_loses_and_duplicates_nothing(tmp_path):
     assert len(records) == len(prompts)
     tally = check_exactly_once(tmp_path / "gen.jsonl", prompts, server, str.upper, lambda rec: rec["text"])
     assert all(server.injected[f] > 0 for f in FAULT_TYPES), server.injected
-    assert tally["ok"] >= 55, tally  # P(one item fails 5 times) = 0.4**5 ≈ 1 %
+    assert tally["ok"] >= 55, tally
+    record_property("counts", {"items": len(prompts), "requests": len(server.requests), **server.injected, **tally})  # P(one item fails 5 times) = 0.4**5 ≈ 1 %
 
 
 def parse_score(result: ChatResult) -> None:
@@ -125,7 +126,7 @@ def item_index(request: dict) -> int:
     return int(request["messages"][-1]["content"].split("answer #")[1].split()[0])
 
 
-def test_judges_under_faults_with_non_numeric_answers(tmp_path):
+def test_judges_under_faults_with_non_numeric_answers(tmp_path, record_property):
     """The real role (0–3) and trait (0–100) judges, cached, under all faults and bad answers."""
     n = 40
     role_items = [(cache_key(judge="role", i=i), (role_judge_prompt("pirate"), f"q{i}", f"answer #{i} end"))
@@ -162,6 +163,9 @@ def test_judges_under_faults_with_non_numeric_answers(tmp_path):
         else:
             assert trait["score"] is None and trait["error"].strip()
     assert failed <= 4, failed
+    record_property("counts", {"items": 2 * n, "requests": len(server.requests), **server.injected,
+                               "non_numeric_role": sum(role_answer(i)[1] is None for i in range(n)),
+                               "refusal_trait": sum(i % 4 == 0 for i in range(n)), "failed": failed})
 
 
 @pytest.mark.parametrize("fault", FAULT_TYPES + ("non-numeric",))

@@ -90,7 +90,7 @@ def page(tmp_path_factory) -> Path:
     return hostile_report().write(tmp_path_factory.mktemp("html") / "hostile.html")
 
 
-def test_hostile_text_is_text_in_the_parsed_page(page: Path):
+def test_hostile_text_is_text_in_the_parsed_page(page: Path, record_property):
     html = page.read_text(encoding="utf-8")
     parsed = PageParser()
     parsed.feed(html)
@@ -110,6 +110,7 @@ def test_hostile_text_is_text_in_the_parsed_page(page: Path):
     for props in views:
         assert not any("<" in token for token in props["tokens"])
         assert [unescape(token) for token in props["tokens"]] == list(SHOWN.values())
+    record_property("counts", {"hostile_strings": len(SHOWN), "tags": len(parsed.tags), "scripts": parsed.scripts})
 
 
 def test_hostile_text_is_text_in_chromium(page: Path):

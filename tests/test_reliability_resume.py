@@ -72,14 +72,14 @@ def kill_after_lines(child: subprocess.Popen, cache: Path, lines: int, then_wait
         time.sleep(0.005)
     time.sleep(then_wait_s)
     os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    child.communicate()  # reaps the child and closes its pipes
 
 
 def items_sent_by_run(server: FakeOpenAI, run: int) -> set[str]:
     return {r["body"]["messages"][-1]["content"] for r in server.requests if r["body"]["model"] == f"run-{run}"}
 
 
-def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp_path):
+def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp_path, record_property):
     script, cache = tmp_path / "child.py", tmp_path / "gen.jsonl"
     script.write_text(CHILD)
     kill_points = [(BATCH, 0.03), (3 * BATCH, 0.0), (5 * BATCH + 1, 0.01)]
@@ -97,9 +97,12 @@ def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp
     keys = Counter(json.loads(line)["key"] for line in cache.read_text().splitlines())
     assert sorted(keys) == sorted(cache_key(item=i) for i in range(N_ITEMS)) and set(keys.values()) == {1}
     assert all(record["text"] == f"ITEM {record_index(record)}" for record in JsonlCache(cache).records.values())
+    resent = []
     for run in range(len(kill_points)):
         redone = sent[run] & set().union(*sent[run + 1 :])
         assert len(redone) <= BATCH, f"run {run} killed: {len(redone)} items re-sent"
+        resent.append(len(redone))
+    record_property("counts", {"items": N_ITEMS, "batch": BATCH, "kills": len(kill_points), "resent_per_kill": resent})
     assert sum(len(s) for s in sent) <= N_ITEMS + len(kill_points) * BATCH
 
 

@@ -60,7 +60,8 @@ def answer(request: dict) -> str:
     return "3" if request["model"] == "judge" else "Arr, I be a pirate of the seven seas."
 
 
-def test_sentinel_key_in_no_cache_artifact_report_log_or_output(tmp_path, monkeypatch, capfd, debug_log):
+def test_sentinel_key_in_no_cache_artifact_report_log_or_output(tmp_path, monkeypatch, capfd, debug_log,
+                                                                 record_property):
     monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
     out = tmp_path / "out"
     faults = Faults(rate_401_echo=0.25, rate_500=0.1, rate_429=0.1, seed=4)
@@ -108,9 +109,12 @@ def test_sentinel_key_in_no_cache_artifact_report_log_or_output(tmp_path, monkey
     assert files_holding(tmp_path, SENTINEL) == []
     assert SENTINEL not in captured.out and SENTINEL not in captured.err
     assert "[redacted]" in captured.out
+    record_property("counts", {"files": sum(p.is_file() for p in tmp_path.rglob("*")), "requests": len(server.requests),
+                               "401_echo": server.injected["401_echo"], "failures": len(failures)})
 
 
-def test_sentinel_key_absent_after_the_axis_pipeline_over_the_api(model, tmp_path, monkeypatch, capfd, debug_log):
+def test_sentinel_key_absent_after_the_axis_pipeline_over_the_api(model, tmp_path, monkeypatch, capfd, debug_log,
+                                                                   record_property):
     """The Assistant Axis pipeline with API generation and an API judge, as ``workbench axis --api``."""
     from vectors.axis import AxisConfig, run_axis
     from vectors.axis_report import add_axis_sections
@@ -119,7 +123,7 @@ def test_sentinel_key_absent_after_the_axis_pipeline_over_the_api(model, tmp_pat
     monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
     out = tmp_path / "out"
     with FakeOpenAI(answer=answer, faults=Faults(rate_401_echo=0.1, seed=2)) as server:
-        config = AxisConfig(n_roles=3, n_extraction=2, n_heldout=1, sampling=Sampling(max_new_tokens=8),
+        config = AxisConfig(n_roles=2, n_extraction=2, n_heldout=1, sampling=Sampling(max_new_tokens=6),
                             api_url=server.base_url, api_model="gen", judge_model="judge", progress=True)
         result = run_axis(model, config, out)
     report = Report(f"Assistant Axis: {result.summary['model']}")
@@ -134,3 +138,5 @@ def test_sentinel_key_absent_after_the_axis_pipeline_over_the_api(model, tmp_pat
     captured = capfd.readouterr()
     assert files_holding(tmp_path, SENTINEL) == []
     assert SENTINEL not in captured.out and SENTINEL not in captured.err
+    record_property("counts", {"files": sum(p.is_file() for p in tmp_path.rglob("*")), "requests": len(server.requests),
+                               "401_echo": server.injected["401_echo"]})
