@@ -10,6 +10,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,20 @@ def load_pt_tensors(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a hostile or corrupt file can make the unpickler raise anything
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFormatError(
-            f"{path}: refused to load: not a plain tensor file (weights_only=True): {first_line}"
+            f"{path}: refused to load: not a plain tensor file (weights_only=True): {_unpickle_reason(exc)}; "
+            "expected tensors and plain containers only"
         ) from None
+
+
+def _unpickle_reason(exc: Exception) -> str:
+    """One short line from torch's multi-paragraph (and ANSI-coloured) unpickling errors."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    forbidden = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if forbidden:
+        return f"it references {forbidden.group(1)}, which could run code"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(". ")[0][:160]
 
 
 def check_vector_shape(
