@@ -54,9 +54,18 @@ class Transcript:
         return {**body, "turns": len(self.messages), "conversation": [dict(m) for m in self.messages]}
 
 
+def _check_assistant_turns(conversation: list[Message], where: str) -> None:
+    """An empty assistant turn has no tokens to project or replay: refuse it here, naming it,
+    rather than show an empty drift row or divide by zero later."""
+    for i, message in enumerate(conversation):
+        if message["role"] == "assistant" and not message["content"].strip():
+            raise InputFormatError(f"{where}: message {i} is an empty assistant turn; expected its text")
+
+
 def _from_object(obj: Any, where: str) -> Transcript:
     if isinstance(obj, list):
         validate_messages(obj, where)
+        _check_assistant_turns(obj, where)
         return Transcript(tuple(dict(m) for m in obj), {}, where)
     if not isinstance(obj, dict):
         raise InputFormatError(
@@ -64,9 +73,13 @@ def _from_object(obj: Any, where: str) -> Transcript:
             f"got {type(obj).__name__}"
         )
     if "conversation" not in obj:
-        raise InputFormatError(f"{where}: missing field 'conversation' (found {sorted(obj)})")
+        raise InputFormatError(
+            f"{where}: missing field 'conversation'; expected a list of {{role, content}} messages "
+            f"(found fields {sorted(obj)})"
+        )
     conversation = obj["conversation"]
     validate_messages(conversation, f"{where}: field 'conversation'")
+    _check_assistant_turns(conversation, f"{where}: field 'conversation'")
     metadata = {k: v for k, v in obj.items() if k not in ("conversation", "turns")}
     for key in _OPTIONAL_STRINGS:
         if key in obj and obj[key] is not None and not isinstance(obj[key], str):
