@@ -119,6 +119,8 @@ def load_transcripts(path: str | Path) -> list[Transcript]:
         raise InputFormatError(f"{path}: empty file")
     try:
         return [_from_object(json.loads(text), str(path))]
+    except RecursionError:
+        raise InputFormatError(f"{path}: JSON nested too deeply; expected a transcript object or messages") from None
     except json.JSONDecodeError as whole_error:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         if len(lines) < 2:
@@ -127,7 +129,7 @@ def load_transcripts(path: str | Path) -> list[Transcript]:
     for number, line in lines:
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise InputFormatError(f"{path}: line {number}: invalid JSON ({exc})") from None
         transcripts.append(_from_object(obj, f"{path}: line {number}"))
     return transcripts
