@@ -37,6 +37,7 @@ from vectors.personas import load_persona_file, load_question_file
 from vectors.trait_data import BUILTIN_DIR as BUILTIN_TRAITS
 from vectors.trait_data import load_trait_files, parse_trait_file
 from vectors.trait_vectors import import_persona_vectors_pt
+from vectors.transcripts import load_transcripts
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 N_LAYERS, D_MODEL = 30, 576  # the shipped model's shape, which the corpus vectors are checked against
@@ -112,6 +113,17 @@ BAD_FILES = [
     BadFile("personas_roles_not_object.json", load_persona_file, InputFormatError, ("'roles'", "JSON object")),
     BadFile("questions_missing_heldout.json", load_question_file, InputFormatError,
             ("'heldout'", "non-empty list")),
+    BadFile("transcript_missing_conversation.json", load_transcripts, InputFormatError,
+            ("'conversation'", "list of {role, content} messages")),
+    BadFile("transcript_wrong_role.json", load_transcripts, InputFormatError,
+            ("message 1", "'role' is 'bot'", "expected system, user or assistant")),
+    BadFile("transcript_non_string_content.json", load_transcripts, InputFormatError,
+            ("message 1", "'content' must be a string", "got list")),
+    BadFile("transcript_empty_assistant_turn.json", load_transcripts, InputFormatError,
+            ("message 3", "empty assistant turn", "expected its text")),
+    BadFile("transcript_jsonl_bad_second_line.jsonl", load_transcripts, InputFormatError,
+            ("line 2", "'content' must be a string")),
+    BadFile("transcript_deeply_nested.json", load_transcripts, InputFormatError, ("nested too deeply", "expected")),
     BadFile("cache_middle_line_not_json.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_line_is_list.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_missing_key.jsonl", JsonlCache, InputFormatError, ("line 1", 'string field "key"')),
@@ -338,3 +350,22 @@ def test_property_released_and_persona_vectors_importers(tmp_path, data):
     only_workbench_errors(lambda: load_released(path))
     only_workbench_errors(lambda: import_persona_vectors(path))
     only_workbench_errors(lambda: load_capping_config(path))
+
+
+transcript_like = st.fixed_dictionaries({}, optional={
+    "conversation": st.lists(message | json_values, max_size=4) | json_values,
+    "turns": json_values, "model": json_values, "system_prompt": json_values,
+    "steering_config": st.fixed_dictionaries({}, optional={"layers": json_values}) | json_values,
+})
+
+
+@PROPERTY
+@given(data=st.one_of(
+    transcript_like.map(json.dumps),
+    st.lists(transcript_like.map(json.dumps) | st.text(max_size=20), min_size=2, max_size=4).map("\n".join),
+    st.lists(message, max_size=4).map(json.dumps),
+).map(str.encode) | st.binary(max_size=80))
+def test_property_transcript_loader(tmp_path, data):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    only_workbench_errors(lambda: load_transcripts(path))
