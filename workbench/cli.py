@@ -13,7 +13,7 @@ import warnings
 
 from workbench.errors import WorkbenchError
 
-COMMAND_MODULES = ["info", "demo"]
+COMMAND_MODULES = ["info", "demo", "axis"]
 
 
 def build_parser() -> argparse.ArgumentParser:

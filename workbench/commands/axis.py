@@ -1,0 +1,64 @@
+"""``workbench axis``: persona space and the Assistant Axis for one model (see :mod:`vectors.axis`).
+
+Writes ``DIR/summary.json``, ``DIR/report.html``, the axis and persona vectors under
+``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("axis", help="map persona space and extract the Assistant Axis")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (resumes if it exists)")
+    parser.add_argument("--personas", type=Path, help="personas JSON file or assistant-axis roles folder")
+    parser.add_argument("--questions", type=Path, help="questions JSON file or extraction_questions.jsonl")
+    parser.add_argument("--api", metavar="URL", help="generate on this OpenAI-compatible endpoint (key: $OPENAI_API_KEY)")
+    parser.add_argument("--api-model", metavar="NAME", help="the endpoint's model name for generation")
+    parser.add_argument("--judge", metavar="MODEL", help="role-play judge model (same endpoint as --api, or --judge-url)")
+    parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: --api or $OPENAI_BASE_URL)")
+    parser.add_argument("--min-passing", type=int, default=1, help="keep roles with at least this many responses scored 3")
+    parser.add_argument("--layer", type=int, help="analysis layer (default: the model's, about 60%% of depth)")
+    parser.add_argument("--n-personas", type=int, help="use this many roles, spread over groups (default: all)")
+    parser.add_argument("--n-extraction", type=int, default=10, help="extraction questions (default 10)")
+    parser.add_argument("--n-heldout", type=int, default=5, help="held-out questions (default 5)")
+    parser.add_argument("--samples", type=int, default=1, help="samples per prompt and question")
+    parser.add_argument("--all-prompts", action="store_true", help="every role prompt variant for every question")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32, help="generation batch size")
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from workbench.artifacts import atomic_write_text
+    from workbench.generate import Sampling
+    from workbench.models import load_model
+    from workbench.report import Report
+
+    from vectors.axis import AxisConfig, run_axis
+    from vectors.axis_report import add_axis_sections
+
+    config = AxisConfig(
+        personas=args.personas, questions=args.questions, n_roles=args.n_personas, n_extraction=args.n_extraction,
+        n_heldout=args.n_heldout, samples=args.samples, all_role_prompts=args.all_prompts,
+        sampling=Sampling(args.max_new_tokens, args.temperature, args.top_p, args.seed), batch_size=args.batch_size,
+        layer=args.layer, api_url=args.api, api_model=args.api_model, judge_model=args.judge,
+        judge_url=args.judge_url, min_passing=args.min_passing,
+    )
+    model = load_model(args.model, device=args.device)
+    result = run_axis(model, config, args.out)
+    report = Report(f"Assistant Axis: {result.summary['model']}")
+    add_axis_sections(report, result)
+    report.write(args.out / "report.html")
+    atomic_write_text(args.out / "summary.json", json.dumps(result.summary, indent=2))
+    s = result.summary
+    print(f"layer {s['layer']}: PC1 explains {s['pc1_explained_variance']:.1%}, held-out AUC {s['heldout_auc']:.3f}, "
+          f"{s['n_responses_used']} responses, {s['seconds']} s → {args.out / 'summary.json'}")
+    return 0
