@@ -83,9 +83,17 @@ class Section:
         return self
 
     def plotly(self, figure) -> "Section":
-        """A plotly figure; the library itself is inlined once per page by :class:`Report`."""
+        """A plotly figure; the library itself is inlined once per page by :class:`Report`.
+
+        Pass plain text for labels: plotly reads its own markup (``<b>``, ``<br>``, entities) in
+        titles, names, tick and hover labels, so their ``&``, ``<``, ``>`` are escaped here and a
+        persona named ``<b>x</b>`` shows as typed.
+        """
+        import plotly.io as pio
+
         self.uses_plotly = True
-        self.parts.append(figure.to_html(full_html=False, include_plotlyjs=False))
+        spec = _plotly_text_escaped(figure.to_plotly_json())
+        self.parts.append(pio.to_html(spec, full_html=False, include_plotlyjs=False, validate=False))
         return self
 
     def circuitsvis(self, element: str, **props: Any) -> "Section":
@@ -119,6 +127,23 @@ def _escape_tokens(value: Any) -> Any:
         return escape(value)
     if isinstance(value, (list, tuple)):
         return [_escape_tokens(item) for item in value]
+    return value
+
+
+# Figure keys whose strings plotly shows as (pseudo-HTML) text; anything else (colours, fonts,
+# templates, enumerations, hovertemplate) is left alone.
+_PLOTLY_TEXT_KEYS = frozenset({"text", "hovertext", "name", "x", "y", "labels", "ticktext", "categoryarray", "title"})
+
+
+def _plotly_text_escaped(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, str):
+        return html.escape(_encodable(value), quote=False) if key in _PLOTLY_TEXT_KEYS else value
+    if isinstance(value, dict):
+        return {k: v if k == "template" else _plotly_text_escaped(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plotly_text_escaped(item, key) for item in value]
+    if getattr(value, "dtype", None) is not None and value.dtype.kind in "OUS":  # numpy arrays of strings
+        return [_plotly_text_escaped(item, key) for item in value.tolist()]
     return value
 
 
