@@ -51,8 +51,8 @@ def hostile_report() -> Report:
     views = report.section("token views")
     views.colored_tokens(texts, [0.1 * i for i in range(len(texts))])
     views.circuitsvis("TextNeuronActivations", tokens=texts, activations=[[[0.5]] for _ in texts])
-    figure = go.Figure(go.Bar(x=list(HOSTILE), y=list(range(len(HOSTILE))), hovertext=texts[:-1], name=HOSTILE["img"]))
-    report.section("plot").plotly(figure.update_layout(title=HOSTILE["script_break"]))
+    figure = go.Figure(go.Bar(x=texts, y=list(range(len(texts))), hovertext=texts, name=HOSTILE["img"]))
+    report.section("plot").plotly(figure.update_layout(title=HOSTILE["closers"], xaxis_title=HOSTILE["entities"]))
     return report
 
 
@@ -127,8 +127,14 @@ def test_hostile_text_is_text_in_chromium(page: Path):
         tokens = driver.execute_script(
             "return Array.from(document.querySelectorAll('.cv-view')).map(e => e.textContent)"
         )
+        plot_labels = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.xtick text, .gtitle, .g-xtitle text')).map(e => e.textContent)"
+        )
     for name, text in SHOWN.items():
         assert shown.count(text) >= (1 if name == "surrogate" else 4), f"{name} not shown as text"
+    # plotly reads its own markup in labels (<b>, <br>, entities): Section.plotly escapes them first.
+    assert [without_spaces(t) for t in plot_labels] == [without_spaces(t) for t in
+                                                         [*SHOWN.values(), HOSTILE["closers"], HOSTILE["entities"]]]
     assert len(tokens) == TOKEN_VIEWS
     for view in tokens:
         for name, text in SHOWN.items():
