@@ -241,7 +241,7 @@ def load_assistant_axis_questions(path: str | Path, heldout_every: int = 4) -> l
             continue
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise InputFormatError(f"{path} line {number}: invalid JSON ({exc})") from None
         split: Split = "heldout" if len(questions) % heldout_every == heldout_every - 1 else "extraction"
         questions.append(_question(entry, f"{path} line {number}", split))
