@@ -33,9 +33,11 @@ from workbench.judge import check_template, parse_role_score, score_from_logprob
 from workbench.layers import check_layer, from_hidden_states_index
 
 from vectors.axis_released import load_capping_config, load_released_vectors
-from vectors.personas import load_persona_file, load_question_file
+from vectors.personas import (
+    load_assistant_axis_questions, load_assistant_axis_roles, load_persona_file, load_question_file,
+)
 from vectors.trait_data import BUILTIN_DIR as BUILTIN_TRAITS
-from vectors.trait_data import load_trait_files, parse_trait_file
+from vectors.trait_data import load_trait_files, parse_heldout, parse_trait_file
 from vectors.trait_vectors import import_persona_vectors_pt
 from vectors.transcripts import load_transcripts
 
@@ -124,6 +126,8 @@ BAD_FILES = [
     BadFile("transcript_jsonl_bad_second_line.jsonl", load_transcripts, InputFormatError,
             ("line 2", "'content' must be a string")),
     BadFile("transcript_deeply_nested.json", load_transcripts, InputFormatError, ("nested too deeply", "expected")),
+    BadFile("aa_questions_deeply_nested.jsonl", load_assistant_axis_questions, InputFormatError,
+            ("line 2", "invalid JSON")),
     BadFile("cache_middle_line_not_json.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_line_is_list.jsonl", JsonlCache, InputFormatError, ("line 2", 'string field "key"')),
     BadFile("cache_missing_key.jsonl", JsonlCache, InputFormatError, ("line 1", 'string field "key"')),
@@ -369,3 +373,43 @@ def test_property_transcript_loader(tmp_path, data):
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     only_workbench_errors(lambda: load_transcripts(path))
+
+
+question_line = st.fixed_dictionaries({}, optional={"id": json_values, "question": json_values}) | json_values
+
+
+@PROPERTY
+@given(lines=st.lists(question_line.map(json.dumps) | st.text(max_size=20), max_size=6))
+def test_property_assistant_axis_questions(tmp_path, lines):
+    path = tmp_path / "extraction_questions.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    only_workbench_errors(lambda: load_assistant_axis_questions(path))
+
+
+role_file = st.fixed_dictionaries({}, optional={
+    "instruction": st.lists(st.fixed_dictionaries({}, optional={"pos": json_values}) | json_values, max_size=3)
+    | json_values,
+    "eval_prompt": json_values, "questions": st.lists(json_values, max_size=2) | json_values,
+}) | json_values
+
+
+@PROPERTY
+@given(files=st.dictionaries(st.sampled_from(["default", "pirate", "ghost", "x y"]),
+                             role_file.map(json.dumps) | st.text(max_size=20), min_size=1, max_size=3))
+def test_property_assistant_axis_roles(tmp_path, files):
+    folder = tmp_path / "instructions"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / f"{name}.json").write_text(text, encoding="utf-8")
+    only_workbench_errors(lambda: load_assistant_axis_roles(folder))
+
+
+@PROPERTY
+@given(data=st.fixed_dictionaries({}, optional={
+    "examples": st.lists(st.fixed_dictionaries({}, optional={"question": json_values, "positive": json_values,
+                                                             "negative": json_values}) | json_values, max_size=3)
+    | json_values,
+    "description": json_values}) | json_values)
+def test_property_trait_heldout_parser(data):
+    only_workbench_errors(lambda: parse_heldout(data, "heldout.json"))
