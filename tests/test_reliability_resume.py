@@ -1,4 +1,4 @@
-"""Resume after SIGKILL: a cached API run killed mid-way and restarted completes the set.
+"""Resume after SIGKILL: a cached API generation or judge run killed mid-way and restarted completes the set.
 
 The run is a real separate process (``python child.py``) calling a :class:`FakeOpenAI` server that
 lives in the test process, so the server's request log tells which items each run sent: the run's
@@ -19,6 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from openai_server import FakeOpenAI
 from workbench.cache import JsonlCache, cache_key
 
@@ -30,13 +32,20 @@ CHILD = textwrap.dedent(
     import sys
     from workbench.api import ApiConfig, ChatClient, ChatRequest
     from workbench.cache import JsonlCache, cache_key, run_cached
+    from workbench.judge import judge_roles, role_judge_prompt
 
-    base_url, cache_path, run, n, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    base_url, cache_path, run, n, batch, kind = sys.argv[1:4] + [int(a) for a in sys.argv[4:6]] + [sys.argv[6]]
     client = ChatClient(ApiConfig(base_url, f"run-{run}", requests_per_second=1000, max_concurrency=4))
-    items = [(cache_key(item=i), ChatRequest(({"role": "user", "content": f"item {i}"},))) for i in range(n)]
+    if kind == "generate":
+        items = [(cache_key(item=i), ChatRequest(({"role": "user", "content": f"item {i}"},))) for i in range(n)]
 
-    def work(requests):
-        return [{"text": r.text, "error": r.error} for r in client.complete_many(requests)]
+        def work(requests):
+            return [{"text": r.text, "error": r.error} for r in client.complete_many(requests)]
+    else:
+        items = [(cache_key(item=i), (role_judge_prompt("pirate"), f"question {i}", f"item {i}")) for i in range(n)]
+
+        def work(batch):
+            return [score.to_record() for score in judge_roles(client, batch)]
 
     run_cached(JsonlCache(cache_path), items, work, batch_size=batch, desc="child", progress=False)
     print("complete", flush=True)
@@ -44,19 +53,28 @@ CHILD = textwrap.dedent(
 )
 
 
-def slow_upper(request: dict) -> str:
-    """Answer slowly enough (20 ms per request) that a kill lands in the middle of the run."""
+def slow_answer(request: dict) -> str:
+    """Answer slowly enough (20 ms per request) that a kill lands in the middle of the run: a
+    generation gets its prompt upper-cased, a judge prompt for ``item i`` the score ``i % 4``."""
     time.sleep(0.02)
-    return request["messages"][-1]["content"].upper()
+    content = request["messages"][-1]["content"]
+    if "[ANSWER START]" in content:
+        return f"Score: {int(content.split('item ')[1].split()[0]) % 4}"
+    return content.upper()
+
+
+def answer_is_right(kind: str, record: dict) -> bool:
+    index = json.loads(record["key"])["item"]
+    return record["text"] == f"ITEM {index}" if kind == "generate" else record["score"] == index % 4
 
 
 def line_count(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def start_child(script: Path, server: FakeOpenAI, cache: Path, run: int) -> subprocess.Popen:
+def start_child(script: Path, server: FakeOpenAI, cache: Path, run: int, kind: str = "generate") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(script), server.base_url, str(cache), str(run), str(N_ITEMS), str(BATCH)],
+        [sys.executable, str(script), server.base_url, str(cache), str(run), str(N_ITEMS), str(BATCH), kind],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -79,16 +97,17 @@ def items_sent_by_run(server: FakeOpenAI, run: int) -> set[str]:
     return {r["body"]["messages"][-1]["content"] for r in server.requests if r["body"]["model"] == f"run-{run}"}
 
 
-def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp_path, record_property):
-    script, cache = tmp_path / "child.py", tmp_path / "gen.jsonl"
+@pytest.mark.parametrize("kind", ["generate", "judge"])
+def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp_path, record_property, kind):
+    script, cache = tmp_path / "child.py", tmp_path / f"{kind}.jsonl"
     script.write_text(CHILD)
     kill_points = [(BATCH, 0.03), (3 * BATCH, 0.0), (5 * BATCH + 1, 0.01)]
-    with FakeOpenAI(answer=slow_upper) as server:
+    with FakeOpenAI(answer=slow_answer) as server:
         for run, (lines, then_wait_s) in enumerate(kill_points):
-            kill_after_lines(start_child(script, server, cache, run), cache, lines, then_wait_s)
+            kill_after_lines(start_child(script, server, cache, run, kind), cache, lines, then_wait_s)
             survived = JsonlCache(cache)  # loads after every kill: never corrupt
             assert lines <= len(survived) < N_ITEMS
-        final = start_child(script, server, cache, len(kill_points))
+        final = start_child(script, server, cache, len(kill_points), kind)
         out, err = final.communicate(timeout=60)
         assert final.returncode == 0 and "complete" in out, err
         time.sleep(0.1)  # let the server log any request the last killed run still had in flight
@@ -96,7 +115,7 @@ def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp
 
     keys = Counter(json.loads(line)["key"] for line in cache.read_text().splitlines())
     assert sorted(keys) == sorted(cache_key(item=i) for i in range(N_ITEMS)) and set(keys.values()) == {1}
-    assert all(record["text"] == f"ITEM {record_index(record)}" for record in JsonlCache(cache).records.values())
+    assert all(answer_is_right(kind, record) for record in JsonlCache(cache).records.values())
     resent = []
     for run in range(len(kill_points)):
         redone = sent[run] & set().union(*sent[run + 1 :])
@@ -106,15 +125,11 @@ def test_sigkill_three_times_then_complete_redoes_at_most_one_batch_per_kill(tmp
     assert sum(len(s) for s in sent) <= N_ITEMS + len(kill_points) * BATCH
 
 
-def record_index(record: dict) -> int:
-    return json.loads(record["key"])["item"]
-
-
 def test_torn_last_line_after_kill_is_skipped_and_run_completes(tmp_path):
     """A kill during a write leaves part of a line: the restart reports it, cuts it, finishes clean."""
     script, cache = tmp_path / "child.py", tmp_path / "gen.jsonl"
     script.write_text(CHILD)
-    with FakeOpenAI(answer=slow_upper) as server:
+    with FakeOpenAI(answer=slow_answer) as server:
         kill_after_lines(start_child(script, server, cache, 0), cache, 2 * BATCH)
         kept = len(JsonlCache(cache))
         whole_line = json.dumps({"key": cache_key(item=N_ITEMS - 1), "text": "ITEM 63", "error": None})
