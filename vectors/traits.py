@@ -1,0 +1,228 @@
+"""The Persona Vectors pipeline for one trait: responses → vectors → steering sweep → monitoring.
+
+Stages share one output folder: responses, judgements and sweep scores are cached under
+``out/cache`` (a re-run recomputes nothing it has), vectors are saved under ``out/artifacts``. The
+offline metrics of :mod:`workbench.metrics` are always computed; an LLM judge filters the pairs and
+scores monitoring when a judge client is given. :func:`run_demo_stage` is the demo's entry point.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.api import ChatClient
+from workbench.artifacts import LayerVectors
+from workbench.cache import JsonlCache
+from workbench.generate import Sampling
+from workbench.metrics import TraitExample
+from workbench.report import Report
+
+from vectors.persona_space import cosine_matrix
+from vectors.trait_data import TraitData, load_trait
+from vectors.trait_monitor import likelihood_trait_scores, monitor
+from vectors.trait_responses import (
+    JudgeFilter, PromptTemplates, contrastive_pairs, generate_api, generate_local, judge_records, plan_items,
+    response_cache, usable,
+)
+from vectors.trait_steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
+from vectors.trait_report import add_geometry_section, add_trait_section
+from vectors.trait_vectors import extract_trait_vectors, record_chats
+
+SWEEP_COLUMNS = ("layer", "coefficient", "direction", "trait_metric", "stderr", "perplexity", "repeated_ngram_share", "distinct_2")
+
+
+@dataclass(frozen=True)
+class TraitConfig:
+    """How much to generate and how to sweep. Defaults follow the paper where the small model allows."""
+
+    n_extract_questions: int | None = None
+    n_eval_questions: int | None = None
+    samples: int = 1
+    all_instructions: bool = True
+    sampling: Sampling = Sampling(max_new_tokens=48, temperature=1.0)
+    templates: PromptTemplates = PromptTemplates()
+    judge_filter: JudgeFilter = JudgeFilter()
+    n_examples: int | None = None
+    sweep_layers: tuple[int, ...] | None = None
+    sweep: SweepConfig = field(default_factory=lambda: SweepConfig(layers=()))
+
+
+@dataclass
+class Clients:
+    """Optional API clients: ``generator`` writes the responses, ``judge`` scores them."""
+
+    generator: ChatClient | None = None
+    judge: ChatClient | None = None
+
+
+@dataclass
+class TraitRun:
+    """One trait's pipeline over a model and an output folder."""
+
+    model: Any
+    trait: TraitData
+    out_dir: Path
+    config: TraitConfig = TraitConfig()
+    clients: Clients = field(default_factory=Clients)
+    progress: bool = True
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.out_dir / "cache"
+
+    def responses(self, split: str, n_questions: int | None) -> list[dict[str, Any]]:
+        """Generated (and, with a judge, judged) records of ``split``; cached."""
+        c = self.config
+        items = plan_items(self.trait, split, n_questions, c.samples, c.all_instructions, c.templates)
+        generator = self.clients.generator
+        name = generator.config.model if generator else self.model.cfg.model_name
+        cache = response_cache(self.cache_dir, self.trait.name, name, c.sampling, c.templates)
+        if generator:
+            records = generate_api(generator, cache, items, c.sampling, progress=self.progress)
+        else:
+            records = generate_local(self.model, cache, items, c.sampling, progress=self.progress)
+        if self.clients.judge:
+            judge_cache = response_cache(self.cache_dir, f"{self.trait.name}_judge", self.clients.judge.config.model, c.sampling, c.templates)
+            records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
+        return records
+
+    def extract(self) -> tuple[dict[str, LayerVectors], list[tuple[dict, dict]]]:
+        """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts."""
+        records = self.responses("extract", self.config.n_extract_questions)
+        pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.judge_filter)
+        vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress)
+        for select, vector in vectors.items():
+            vector.save(self.out_dir / "artifacts" / f"trait_{self.trait.name}_{select}.safetensors")
+        return vectors, pairs
+
+    def examples(self) -> tuple[TraitExample, ...]:
+        """Held-out examples for the offline metric: the trait's own, else the model's eval responses."""
+        if self.trait.heldout:
+            return self.trait.heldout[: self.config.n_examples]
+        pairs = contrastive_pairs(self.responses("eval", self.config.n_eval_questions), False)
+        return tuple(TraitExample(p["question"], p["response"], n["response"]) for p, n in pairs)[: self.config.n_examples]
+
+    def layers(self) -> tuple[int, ...]:
+        n = self.model.cfg.n_layers
+        return self.config.sweep_layers or (n // 3, n // 2, 2 * n // 3)
+
+    def steer(self, vector: LayerVectors, pairs: list[tuple[dict, dict]]) -> dict[str, Any]:
+        """The layer × coefficient sweep with its random band, the chosen setting and the checks."""
+        sweep = replace(self.config.sweep, layers=self.layers())
+        chats = record_chats(self.model, [r for pair in pairs[:8] for r in pair])
+        norms = {layer: activation_norm(self.model, chats, layer) for layer in sweep.layers}
+        cache = JsonlCache(self.cache_dir / f"trait_{self.trait.name}_sweep.jsonl")
+        rows = run_sweep(self.model, cache, self.trait.name, vector, norms, self.examples(),
+                         self.trait.eval_questions, sweep, self.progress)
+        chosen = choose_setting(rows, sweep)
+        layer_stats = [summarize_layer(rows, layer, sweep) for layer in sweep.layers]
+        best = next((s for s in layer_stats if s["layer"] == chosen["layer"]), layer_stats[0])
+        return {
+            "activation_norms": norms, "chosen": chosen, "layers": layer_stats, "steering_slope": best["slope"],
+            "random_slope_max_abs": best["random_slope_max_abs"],
+            "sweep": [{k: r.get(k) for k in (*SWEEP_COLUMNS, "sample_response")} for r in rows],
+            "bounds": {"max_perplexity_ratio": sweep.max_perplexity_ratio, "max_repeated_share": sweep.max_repeated_share},
+        }
+
+    def monitor(self, vector: LayerVectors, layer: int) -> dict[str, Any]:
+        """Projection vs trait score on the evaluation questions (judge score, else likelihood score)."""
+        records = [r for r in self.responses("eval", self.config.n_eval_questions) if usable(r)]
+        if self.clients.judge:
+            scores = [r.get("trait_score") for r in records]
+            source = "judge"
+        else:
+            pair = self.trait.instructions[0]
+            t = self.config.templates
+            scores = likelihood_trait_scores(
+                self.model, records, t.system(self.trait.name, "pos", pair.pos), t.system(self.trait.name, "neg", pair.neg),
+                self.progress,
+            )
+            source = "likelihood (pos vs neg system prompt)"
+        return monitor(self.model, records, scores, vector, layer, self.progress) | {"score_source": source}
+
+    def run(
+        self, stages: tuple[str, ...] = ("steer", "monitor"), vector: LayerVectors | None = None
+    ) -> tuple[dict[str, Any], dict[str, LayerVectors]]:
+        """Extract (always: its responses also set the activation norms), then ``stages``; an
+        imported ``vector`` replaces the extracted response vector for steering and monitoring.
+        Returns the summary fragment and the vectors."""
+        started = time.time()
+        out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None}
+        vectors, pairs = self.extract()
+        out |= {"n_pairs": len(pairs), "artifacts": [f"artifacts/trait_{self.trait.name}_{s}.safetensors" for s in vectors]}
+        if vector is not None:
+            vectors = {**vectors, "imported": vector}
+            out["vector_source"] = vector.metadata.get("source", "imported")
+        vector = vectors.get("imported", vectors["response"])
+        if "steer" in stages:
+            out["steering"] = self.steer(vector, pairs)
+            out["chosen_layer"] = out["steering"]["chosen"]["layer"]
+        if "monitor" in stages:
+            layers = self.layers()
+            out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
+        first = pairs[0]
+        out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
+        out["seconds"] = round(time.time() - started, 1)
+        return out, vectors
+
+
+DEMO_TRAITS = ("sycophantic", "evil", "pirate")
+
+
+def demo_config() -> TraitConfig:
+    """The demo's budget (≤ 5 minutes for three traits on 2 CPU cores): 10 extraction questions each
+    under one instruction pair, short sampled answers, one layer, five coefficients, 3 random directions."""
+    return TraitConfig(
+        n_extract_questions=10, n_eval_questions=6, all_instructions=False, n_examples=6,
+        sampling=Sampling(max_new_tokens=32, temperature=1.0), sweep_layers=(15,),
+        sweep=SweepConfig(layers=(), coefficients=(-0.1, 0.0, 0.05, 0.1, 0.15), n_coherence_questions=3,
+                          sampling=Sampling(max_new_tokens=24)),
+    )
+
+
+def find_assistant_axis(artifacts_dir: Path, n_layers: int, d_model: int) -> tuple[str, LayerVectors] | None:
+    """The Assistant Axis artifact of the same run, if the persona stage wrote one."""
+    for path in sorted(Path(artifacts_dir).glob("*axis*.safetensors")):
+        return path.stem, LayerVectors.load(path, n_layers, d_model)
+    return None
+
+
+def geometry(vectors: dict[str, LayerVectors], layer: int, axis: tuple[str, LayerVectors] | None = None):
+    """Names and cosine matrix of the trait vectors (and the axis) at ``layer``."""
+    named = dict(vectors) | (dict([axis]) if axis else {})
+    names = list(named)
+    return names, cosine_matrix(torch.stack([named[n].at(layer) for n in names]))
+
+
+def run_traits(
+    model, traits: list[TraitData], out_dir: Path, report: Report, config: TraitConfig = TraitConfig(),
+    clients: Clients | None = None, stages: tuple[str, ...] = ("steer", "monitor"),
+    vector: LayerVectors | None = None, progress: bool = True,
+) -> dict[str, Any]:
+    """Run the pipeline for each trait, add report sections and the geometry heatmap; the summary."""
+    summaries, response_vectors = {}, {}
+    for trait in traits:
+        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress)
+        summary, vectors = run.run(stages, vector)
+        summaries[trait.name] = summary
+        response_vectors[trait.name] = vectors.get("imported", vectors["response"])
+        add_trait_section(report, summary)
+    chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
+    layer = chosen[0] if chosen else (config.sweep_layers or (model.cfg.n_layers // 2,))[0]
+    axis = find_assistant_axis(Path(out_dir) / "artifacts", model.cfg.n_layers, model.cfg.d_model)
+    names, matrix = geometry(response_vectors, layer, axis)
+    add_geometry_section(report, names, matrix, layer)
+    return {"traits": summaries, "geometry": {"layer": layer, "names": names, "cosine": matrix.tolist()}}
+
+
+def run_demo_stage(model, out_dir: Path, report: Report) -> dict[str, Any]:
+    """The demo's trait stage: sycophantic, evil and pirate (the one the small model expresses)."""
+    started = time.time()
+    summary = run_traits(model, [load_trait(name) for name in DEMO_TRAITS], Path(out_dir), report, demo_config())
+    summary["seconds"] = round(time.time() - started, 1)
+    return summary

@@ -1,0 +1,175 @@
+"""``workbench traits extract|steer|monitor|screen|generate``: the Persona Vectors pipeline.
+
+Every sub-command writes into ``--out``: ``summary.json`` (merged per trait, so running ``steer``
+after ``extract`` keeps both), ``report.html``, ``artifacts/`` and ``cache/`` (re-runs reuse it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DEFAULT_OUT = Path("runs/traits")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("traits", help="contrastive trait vectors: extract, steer, monitor, screen, generate")
+    sub = parser.add_subparsers(dest="traits_command", metavar="ACTION", required=True)
+    for action, text in (("extract", "generate contrastive responses and extract trait vectors"),
+                         ("steer", "extract, then sweep layers × coefficients against random directions"),
+                         ("monitor", "extract, then correlate projections with trait scores")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("traits", nargs="+", help="built-in trait names, or names found in --trait-dir")
+        _common(p)
+        _pipeline_options(p)
+        p.set_defaults(func=run_pipeline, stages={"extract": (), "steer": ("steer",), "monitor": ("monitor",)}[action])
+    p = sub.add_parser("screen", help="ΔP per training sample: projection of the data's response minus the model's own")
+    p.add_argument("data", type=Path, help='JSONL of {"messages": [...]} (the last assistant message is y_i)')
+    p.add_argument("--vector", type=Path, required=True, help="trait vector (.safetensors artifact or persona_vectors .pt)")
+    p.add_argument("--layer", type=int, help="layer to project at (default: the model's default layer)")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    _common(p)
+    p.set_defaults(func=run_screen)
+    p = sub.add_parser("generate", help="write a new trait artifact with an OpenAI-compatible model")
+    p.add_argument("trait", help="trait name, e.g. 'overconfident'")
+    p.add_argument("--description", required=True, help="what the trait looks like in a response")
+    p.add_argument("--trait-dir", type=Path, default=Path("traits"), help="folder to write extract/, eval/, heldout/ into")
+    p.add_argument("--api", help="base URL (default $OPENAI_BASE_URL)")
+    p.add_argument("--api-model", required=True, help="model name at that endpoint")
+    p.set_defaults(func=run_generate)
+
+
+def _common(p) -> None:
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (summary.json, report.html, artifacts/, cache/)")
+    p.add_argument("--model", default="smollm2-135m-instruct")
+
+
+def _pipeline_options(p) -> None:
+    p.add_argument("--trait-dir", type=Path, help="folder in our layout (extract/, eval/, heldout/) or persona_vectors' "
+                   "(trait_data_extract/, trait_data_eval/); default: the built-in traits")
+    p.add_argument("--questions", type=int, help="extraction questions per trait (default all)")
+    p.add_argument("--eval-questions", type=int, default=6, help="evaluation questions for monitoring")
+    p.add_argument("--samples", type=int, default=1, help="samples per question and instruction")
+    p.add_argument("--one-instruction", action="store_true", help="question j under instruction pair j mod 5 only")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--layers", type=int, nargs="+", help="sweep layers (default n/3, n/2, 2n/3)")
+    p.add_argument("--coefficients", type=float, nargs="+", default=[-0.1, 0.0, 0.05, 0.1, 0.15],
+                   help="steering coefficients as fractions of the mean activation norm at the layer")
+    p.add_argument("--n-random", type=int, default=3, help="random directions per layer (the control band)")
+    p.add_argument("--examples", type=int, help="held-out examples scored by the offline trait metric (default all)")
+    p.add_argument("--coherence-questions", type=int, default=4, help="questions generated per setting for perplexity")
+    p.add_argument("--steer-max-new-tokens", type=int, default=24, help="tokens generated per setting for perplexity")
+    p.add_argument("--vector", type=Path, help="steer/monitor with this vector instead (.safetensors or persona_vectors .pt)")
+    p.add_argument("--positive-template", default="You are {article} {trait} assistant. {instruction}")
+    p.add_argument("--negative-template", default="You are a helpful assistant. {instruction}")
+    p.add_argument("--api", help="generate responses on this OpenAI-compatible base URL instead of locally")
+    p.add_argument("--api-model", help="model name for --api generation")
+    p.add_argument("--judge-api", help="base URL of the LLM judge (default: no judge, offline metrics only)")
+    p.add_argument("--judge-model", help="judge model name; enables judging and the paper's filter")
+
+
+def load_vector(path: Path, model, trait: str | None = None):
+    """A trait vector from our safetensors artifact or a persona_vectors ``.pt`` file."""
+    from workbench.artifacts import LayerVectors
+
+    from vectors.trait_vectors import import_persona_vectors_pt
+
+    if path.suffix == ".pt":
+        return import_persona_vectors_pt(str(path), model.cfg.n_layers, model.cfg.d_model, trait)
+    vector = LayerVectors.load(path, model.cfg.n_layers, model.cfg.d_model)
+    return LayerVectors(vector.vectors, {**vector.metadata, "source": str(path)})
+
+
+def _write_summary(out: Path, keys: tuple[str, ...], fragment: dict) -> None:
+    """Merge ``fragment`` into summary.json at ``keys`` (a later stage keeps an earlier one's fields)."""
+    from workbench.artifacts import atomic_write_text
+
+    path = out / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    node = summary
+    for key in keys:
+        node = node.setdefault(key, {})
+    node.update(fragment)
+    atomic_write_text(path, json.dumps(summary, indent=2, default=str))
+
+
+def run_pipeline(args) -> int:
+    from workbench.api import ApiConfig, ChatClient
+    from workbench.generate import Sampling
+    from workbench.models import load_model
+    from workbench.report import Report
+
+    from vectors.trait_data import BUILTIN_DIR, load_trait
+    from vectors.trait_responses import PromptTemplates
+    from vectors.trait_steering import SweepConfig
+    from vectors.traits import Clients, TraitConfig, run_traits
+
+    traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
+    clients = Clients(
+        generator=ChatClient(ApiConfig.from_env(args.api_model, args.api)) if args.api_model else None,
+        judge=ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api)) if args.judge_model else None,
+    )
+    config = TraitConfig(
+        n_extract_questions=args.questions, n_eval_questions=args.eval_questions, samples=args.samples,
+        all_instructions=not args.one_instruction,
+        sampling=Sampling(max_new_tokens=args.max_new_tokens, temperature=args.temperature),
+        templates=PromptTemplates(args.positive_template, args.negative_template),
+        sweep_layers=tuple(args.layers) if args.layers else None,
+        n_examples=args.examples,
+        sweep=SweepConfig(layers=(), coefficients=tuple(args.coefficients), n_random=args.n_random,
+                          n_coherence_questions=args.coherence_questions,
+                          sampling=Sampling(max_new_tokens=args.steer_max_new_tokens)),
+    )
+    model = load_model(args.model)
+    vector = load_vector(args.vector, model, args.traits[0]) if args.vector else None
+    report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
+    result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector)
+    for name, fragment in result["traits"].items():
+        _write_summary(args.out, ("traits", name), fragment)
+    _write_summary(args.out, ("geometry",), result["geometry"])
+    report.write(args.out / "report.html")
+    for name, fragment in result["traits"].items():
+        chosen = fragment.get("steering", {}).get("chosen", {})
+        print(f"{name}: {fragment['n_pairs']} pairs; chosen layer {chosen.get('layer')}, coefficient "
+              f"{chosen.get('coefficient')}; slope {fragment.get('steering', {}).get('steering_slope')}")
+    print(f"wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")
+    return 0
+
+
+def run_screen(args) -> int:
+    from workbench.cache import JsonlCache
+    from workbench.generate import Sampling
+    from workbench.models import KNOWN_MODELS, load_model
+    from workbench.report import Report
+
+    from vectors.trait_monitor import load_screen_data, screen
+
+    conversations = load_screen_data(args.data)
+    model = load_model(args.model)
+    vector = load_vector(args.vector, model)
+    layer = args.layer if args.layer is not None else (
+        KNOWN_MODELS[args.model].default_layer if args.model in KNOWN_MODELS else model.cfg.n_layers // 2)
+    cache = JsonlCache(args.out / "cache" / "screen_own_responses.jsonl")
+    result = screen(model, conversations, vector, layer, cache, Sampling(max_new_tokens=args.max_new_tokens))
+    _write_summary(args.out, ("screen", str(args.data)), result)
+    report = Report(f"Data screening: {args.data.name}")
+    section = report.section("ΔP per sample")
+    section.text(f"Mean ΔP at layer {layer}: {result['mean_delta_p']} over {result['n']} samples (vector {args.vector}).")
+    section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
+    report.write(args.out / "report.html")
+    print(f"mean ΔP {result['mean_delta_p']} over {result['n']} samples; wrote {args.out / 'summary.json'}")
+    return 0
+
+
+def run_generate(args) -> int:
+    from workbench.api import ApiConfig, ChatClient
+
+    from vectors.trait_data import save_trait
+    from vectors.trait_generate import generate_trait
+
+    trait = generate_trait(ChatClient(ApiConfig.from_env(args.api_model, args.api)), args.trait, args.description)
+    root = save_trait(trait, args.trait_dir)
+    print(f"wrote {args.trait} to {root}/extract, eval and heldout "
+          f"({len(trait.extract_questions)} + {len(trait.eval_questions)} questions, {len(trait.heldout)} examples)")
+    return 0
