@@ -108,3 +108,30 @@ def test_pearson_and_screen_data_errors(tmp_path):
     path.write_text('{"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
     with pytest.raises(InputFormatError, match=r"data.jsonl:1.*'role'"):
         load_screen_data(path)
+
+
+def test_judge_scores_are_cached_and_drive_the_filter(tmp_path):
+    from workbench.cache import JsonlCache
+    from vectors.trait_responses import judge_records
+
+    trait = load_trait("evil")
+    items = plan_items(trait, "extract", n_questions=2, all_instructions=False)
+    records = [i.record(["Crush them all.", "Be kind.", "Burn it down.", "Hurt them, gently."][n]) | {"key": i.key}
+               for n, i in enumerate(items)]
+
+    def logprobs(request):
+        prompt = request["messages"][0]["content"]
+        if "coherent" in prompt:
+            return {"95": -0.01, "50": -5.0}
+        return {"90": -0.05, "10": -3.0} if ("Crush" in prompt or "Burn" in prompt or "Hurt" in prompt) else {"5": -0.01}
+
+    cache = JsonlCache(tmp_path / "judge.jsonl")
+    with FakeOpenAI(answer=lambda r: "0", logprobs=logprobs) as server:
+        client = ChatClient(ApiConfig(server.base_url, "judge", backoff_base_s=0.001, requests_per_second=1000))
+        judged = judge_records(client, cache, trait, records, progress=False)
+        again = judge_records(client, JsonlCache(tmp_path / "judge.jsonl"), trait, records, progress=False)
+        assert len(server.requests) == 8  # 4 trait + 4 coherence, none repeated on the re-run
+    assert trait.eval_prompt.split("{question}")[0] in server.requests[0]["body"]["messages"][0]["content"]
+    assert judged == again and judged[0]["trait_score"] > 80 and judged[1]["trait_score"] < 10
+    kept = contrastive_pairs(judged, judged=True)
+    assert [p["response"] for p, _ in kept] == ["Crush them all."]  # pair 2's negative also scored evil
