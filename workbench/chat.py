@@ -14,8 +14,9 @@ the convention of the assistant-axis code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 import weakref
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import torch
@@ -83,6 +84,9 @@ def supports_system_role(tokenizer) -> bool:
     return _SYSTEM_ROLE_SUPPORT[tokenizer]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def validate_messages(conversation: Sequence[Message], source: str = "conversation") -> None:
     """Raise InputFormatError naming the message and field unless roles and contents are sane."""
     if not isinstance(conversation, (list, tuple)) or not conversation:
@@ -98,6 +102,12 @@ def validate_messages(conversation: Sequence[Message], source: str = "conversati
         if not isinstance(content, str):
             raise InputFormatError(
                 f"{source}: message {i} field 'content' must be a string, got {type(content).__name__}"
+            )
+        surrogate = _LONE_SURROGATE.search(content)
+        if surrogate:  # valid as a JSON escape, but tokenizers cannot encode it (a TypeError deep inside)
+            raise InputFormatError(
+                f"{source}: message {i} field 'content' has an unpaired surrogate {surrogate.group()!r} at "
+                f"character {surrogate.start()}; expected valid Unicode text"
             )
         if role == "system" and i != 0:
             raise InputFormatError(f"{source}: message {i} is a system message; only the first may be")
