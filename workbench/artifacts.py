@@ -50,7 +50,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file so a crash leaves either the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # a lone surrogate stays a JSON escape
     os.replace(tmp, path)
 
 
