@@ -125,6 +125,8 @@ BAD_FILES = [
             ("message 3", "empty assistant turn", "expected its text")),
     BadFile("transcript_jsonl_bad_second_line.jsonl", load_transcripts, InputFormatError,
             ("line 2", "'content' must be a string")),
+    BadFile("transcript_lone_surrogate.json", load_transcripts, InputFormatError,
+            ("message 1", "'content'", "unpaired surrogate", "expected valid Unicode text")),
     BadFile("transcript_deeply_nested.json", load_transcripts, InputFormatError, ("nested too deeply", "expected")),
     BadFile("aa_questions_deeply_nested.jsonl", load_assistant_axis_questions, InputFormatError,
             ("line 2", "invalid JSON")),
