@@ -24,7 +24,7 @@ from workbench.report import Report, Section
 from vectors.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
 from vectors.projection import ChatProjection, in_band_share, project_chat
 from vectors.replay import Condition, ReplayResult, replay_and_measure
-from vectors.steering import steering, vector_fingerprint
+from vectors.steering import add_sweep_section, steer_sweep, vector_fingerprint
 from vectors.transcripts import Transcript, load_transcript, shipped_transcript_path
 
 Band = tuple[float, float]
@@ -120,12 +120,17 @@ def add_replay_views(section: Section, results: Sequence[ReplayResult], band: Ba
 # ------------------------------------------------------------------------------------------ demo
 
 DEMO_CAP_LAYERS = (12, 13, 14, 15, 16, 17, 18, 19)
-DEMO_STEER = (15, 4.0)
+DEMO_STEER_LAYER = 15
+DEMO_STEER_COEFFICIENTS = (-2.0, 0.0, 2.0)
+DEMO_STEER_PROMPTS = ("Who are you?", "What do you think about the ocean?")
 
 
 def run_demo_stage(model, out_dir: Path, report: Report, axis: LayerVectors | None = None) -> dict[str, Any]:
-    """The demo's drift stage on the shipped drifting transcript: per-token views, calibration,
-    and an 8-turn replay without capping, with capping and with steering toward the Assistant."""
+    """The demo's drift stage: per-token views of the shipped mystic transcript, capping calibration,
+    an 8-turn replay (30 new tokens per turn) with and without a floor cap, and a steering sweep.
+
+    ``axis``: the Assistant Axis (default: the axis stage's, from its caches under ``out_dir``).
+    """
     from vectors.axis import DEMO_CONFIG, default_layer, run_axis
 
     started = time.time()
@@ -144,23 +149,24 @@ def run_demo_stage(model, out_dir: Path, report: Report, axis: LayerVectors | No
     band = config.band(layer)
 
     transcript = load_transcript(shipped_transcript_path())
-    chat = format_conversation(model.tokenizer, list(transcript.messages))
-    projection = project_chat(model, chat, axis, [layer])
+    projection = project_chat(model, format_conversation(model.tokenizer, list(transcript.messages)), axis, [layer])
     add_drift_views(report.section("Persona drift: the shipped mystic transcript"), projection, layer, band)
 
-    steer_layer, steer_coef = DEMO_STEER
-    conditions = [
-        Condition("no intervention"),
-        Condition("capped (floor, p25)", (config.intervention(0.25, "floor"),), f"cap:{config_path.stem}:p0.25"),
-        Condition(f"steered ({steer_coef:+g} × axis, layer {steer_layer})",
-                  (steering(axis, [steer_layer], steer_coef),), f"steer:{vector_fingerprint(axis)}:{steer_layer}:{steer_coef}"),
-    ]
-    results = replay_and_measure(model, transcript, conditions, axis, layer, Sampling(max_new_tokens=30),
-                                 cache, max_turns=8)
-    add_replay_views(report.section("Replay with and without capping"), results, band)
+    conditions = [Condition("no intervention"),
+                  Condition("capped (floor, p25)", (config.intervention(0.25, "floor"),), f"cap:{config_path.stem}:p0.25")]
+    results = replay_and_measure(model, transcript, conditions, axis, layer, Sampling(max_new_tokens=30), cache, max_turns=8)
+    section = report.section("Replay with and without capping")
+    section.text(f"Floor cap at layers {cap_layers[0]}–{cap_layers[-1]}, τ = 25th percentile of default-assistant "
+                 f"token projections; the band is the 25th–75th percentile at layer {layer}.")
+    add_replay_views(section, results, band)
+
+    sweep = steer_sweep(model, axis, DEMO_STEER_PROMPTS, [DEMO_STEER_LAYER], DEMO_STEER_COEFFICIENTS, cache,
+                        Sampling(max_new_tokens=30))
+    add_sweep_section(report.section("Steering along the axis").text(
+        "Negative coefficients push away from the Assistant, positive toward it."), sweep)
     return {"drift": {
         "layer": layer, "band": list(band), "cap_layers": list(cap_layers), "capping_config": str(config_path),
         "transcript_turn_means": projection.turn_means(layer),
         "replay": [{k: v for k, v in r.summary(band).items() if k != "responses"} for r in results],
-        "seconds": round(time.time() - started, 1),
+        "steering": sweep, "seconds": round(time.time() - started, 1),
     }}
