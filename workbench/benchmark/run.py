@@ -1,0 +1,182 @@
+"""Run every figure, check each ratio against its goal, and record the machine and versions.
+
+Goals (issue 5). Ratios are taken from the minimum over repeats (the least disturbed run on a
+shared machine); medians are reported beside them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from workbench.benchmark import inputs
+from workbench.benchmark.decomposition import measure_decomposition
+from workbench.benchmark.extraction import measure_extraction
+from workbench.benchmark.generation import measure_generation
+from workbench.benchmark.isolated import measure_memory, measure_projection
+from workbench.errors import InputFormatError
+
+
+FIGURES = ("extraction", "generation", "decomposition", "projection", "memory")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of every figure. The defaults are the issue's; :meth:`quick` is a seconds-long smoke run.
+
+    ``threads``: torch intra-op threads for the run and its children (None: torch's default). On an
+    oversubscribed machine one thread avoids OpenMP barrier stalls that slow small ops unevenly.
+    ``memory_repeats``: fresh processes per memory size (the 512-response one dominates the run).
+    ``figures``: which of :data:`FIGURES` to run (all by default).
+    """
+
+    responses: int = 64
+    response_tokens: int = 80
+    batch_size: int = 16
+    reference_responses: int = 16
+    generation_prompts: int = 8
+    generation_batch: int = 8
+    new_tokens: int = 64
+    cap_layers: int = 6
+    decoder_shape: tuple[int, int] = (131072, 4608)
+    top_k: int = 20
+    conversation_tokens: int = 5000
+    chunk_size: int = 256
+    memory_sizes: tuple[int, int] = (64, 512)
+    memory_repeats: int = 3
+    repeats: int = 3
+    threads: int | None = None
+    figures: tuple[str, ...] = FIGURES
+
+    @classmethod
+    def quick(cls) -> "BenchConfig":
+        return cls(responses=8, response_tokens=12, batch_size=4, reference_responses=2,
+                   generation_prompts=2, generation_batch=2, new_tokens=3, cap_layers=2,
+                   decoder_shape=(2048, 256), conversation_tokens=300, chunk_size=64,
+                   memory_sizes=(4, 16), memory_repeats=1)
+
+
+def goal(value: float, op: str, target: float, what: str) -> dict:
+    """One ratio against its goal, with pass/fail."""
+    passed = value <= target if op == "<=" else value >= target if op == ">=" else value < target
+    return {"what": what, "value": value, "goal": f"{op} {target:.3g}", "pass": bool(passed)}
+
+
+def machine() -> dict:
+    """CPU count, torch threads, platform and the versions of the stack."""
+    packages = ("torch", "transformers", "transformer-lens", "persona-workbench")
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "versions": {name: importlib.metadata.version(name) for name in packages},
+    }
+
+
+def _goals(result: dict, n_layers: int, mid: int) -> dict:
+    """Every goal whose figure is in ``result``."""
+    goals = {}
+    if "extraction" in result:
+        r = result["extraction"]["ratios"]
+        goals |= {
+            "extract_all_vs_bare": goal(r["extract_all_vs_bare"], "<=", 1.05, "extraction, all layers ÷ bare forward"),
+            "extract_to_mid_vs_bare": goal(r["extract_to_mid_vs_bare"], "<=", (mid + 1) / n_layers + 0.1,
+                                           f"extraction, layers ≤ {mid} ÷ bare forward"),
+            "speedup_all_vs_reference": goal(r["speedup_all_vs_reference"], ">=", 1.5,
+                                             "reference ÷ extraction, all layers"),
+            "speedup_mid_vs_reference": goal(r["speedup_mid_vs_reference"], ">=", 2.0,
+                                             f"reference ÷ extraction, layers ≤ {mid}"),
+        }
+    if "generation" in result:
+        r = result["generation"]["ratios"]
+        goals |= {
+            "steered_vs_plain": goal(r["steered_vs_plain_tokens_per_s"], ">=", 0.9, "steered ÷ plain generation, tokens/s"),
+            "capped_vs_plain": goal(r["capped_vs_plain_tokens_per_s"], ">=", 0.9, "capped ÷ plain generation, tokens/s"),
+        }
+    if "decomposition" in result:
+        seconds = result["decomposition"]["timings"]["decompose"]["min_s"]
+        goals["decomposition_seconds"] = goal(seconds, "<", 2.0, "decompose one vector (sae_analysis.decompose), s")
+    if "memory" in result:
+        goals["memory_large_vs_small"] = goal(result["memory"]["ratio_peak_rss_large_vs_small"], "<=", 1.1,
+                                              "peak RSS of extraction, large ÷ small set")
+    return goals
+
+
+def run_benchmark(
+    config: BenchConfig = BenchConfig(), model=None, hf_model=None, progress: bool = True, out: Path | None = None,
+) -> dict:
+    """The figures in ``config.figures`` on the shipped model; pass both loaded models to skip loading.
+
+    The hooked model is built from the same in-memory Hugging Face model the reference uses
+    (exactly what :func:`workbench.models.load_model` does for the shipped model), so the GGUF
+    is read once. With ``out``, the JSON is rewritten after every figure (``"complete": false``
+    until the end), so a long run interrupted still leaves what it measured.
+    """
+    started = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads or threads_before)
+    try:
+        for result in _run(config, model, hf_model, progress):
+            result |= {"threads_default": threads_before, "seconds_total": time.perf_counter() - started}
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(result, indent=2))
+        return result
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]:
+    """Yield the growing result after each figure; the last one has ``complete: true``."""
+    from workbench.models import SHIPPED_MODEL, hooked_from_hf, load_smollm2_hf
+
+    unknown = set(config.figures) - set(FIGURES)
+    if unknown:
+        raise InputFormatError(f"unknown figures {sorted(unknown)}; choose from {', '.join(FIGURES)}")
+    result: dict = {"complete": False, "config": asdict(config), "machine": machine()}
+    if model is None or hf_model is None:
+        hf_model, tokenizer = load_smollm2_hf()
+        model = hooked_from_hf(hf_model, tokenizer)
+        model.cfg.model_name = SHIPPED_MODEL
+    n_layers, d_model, tokenizer = model.cfg.n_layers, model.cfg.d_model, model.tokenizer
+    mid = n_layers // 2
+    result["model"] = {"name": model.cfg.model_name, "n_layers": n_layers, "d_model": d_model}
+    chats = inputs.persona_chats(tokenizer, max(config.responses, *config.memory_sizes), config.response_tokens)
+    with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
+        model_file = Path(tmp) / "model.pt"
+        if {"projection", "memory"} & set(config.figures):
+            torch.save(model, model_file)
+        figures = {
+            "extraction": lambda: measure_extraction(
+                model, hf_model, chats[: config.responses], mid, config.batch_size,
+                config.reference_responses, config.repeats, progress),
+            "generation": lambda: measure_generation(
+                model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
+                config.generation_batch, config.cap_layers, config.repeats, progress),
+            "decomposition": lambda: measure_decomposition(*config.decoder_shape, config.top_k, config.repeats, progress),
+            "projection": lambda: measure_projection(
+                model_file, inputs.long_conversation(tokenizer, config.conversation_tokens), mid,
+                config.chunk_size, config.repeats),
+            "memory": lambda: measure_memory(
+                model_file, {n: chats[:n] for n in config.memory_sizes}, n_layers, d_model, config.memory_repeats),
+        }
+        for name in FIGURES:
+            if name in config.figures:
+                result[name] = figures[name]()
+                result["goals"] = _goals(result, n_layers, mid)
+                yield result
+    result["complete"] = True
+    yield result
