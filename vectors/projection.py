@@ -136,8 +136,25 @@ def project_chat(
             f"windows overlapping by {overlap} tokens (positions restart at 0 in each window; every "
             f"token sees at least {overlap} tokens of left context)"
         )
-    tokens = tuple(model.tokenizer.decode([i]) for i in chat.ids)
-    return ChatProjection(tokens, values, layers, chat.assistant_spans, method)
+    return ChatProjection(token_strings(model.tokenizer, chat.ids), values, layers, chat.assistant_spans, method)
+
+
+def token_strings(tokenizer, ids: Sequence[int]) -> tuple[str, ...]:
+    """One display string per token. Byte-level tokenizers split a character of several UTF-8
+    bytes (é, U+202E, emoji) over tokens that each decode to "\ufffd"; such a character is shown
+    whole on the token that completes it, and the tokens before it show "" (up to 7 in a row, then
+    the decoded text is shown as it is)."""
+    strings: list[str] = []
+    pending: list[int] = []
+    for token in ids:
+        pending.append(token)
+        text = tokenizer.decode(pending)
+        if text.endswith("\ufffd") and len(pending) < 8:
+            strings.append("")
+            continue
+        strings.append(text)
+        pending = []
+    return tuple(strings)
 
 
 def _project_window(
