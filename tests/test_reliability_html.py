@@ -144,3 +144,37 @@ def test_hostile_text_is_text_in_chromium(page: Path):
 def without_spaces(text: str) -> str:
     """Text minus whitespace: circuitsvis shows spaces and line separators in tokens as no-break spaces."""
     return "".join(c for c in text if not c.isspace() and c != "\ufeff")
+
+
+def test_hostile_transcript_in_the_drift_page(model, tmp_path):
+    """A hostile transcript file (hostile name too) through ``workbench drift``'s writer: the page's
+    title, token views and tables show the text; the script-bearing tokens never run."""
+    import json as json_module
+
+    import torch
+
+    from vectors.drift import write_drift
+    from vectors.transcripts import load_transcript
+    from workbench.artifacts import LayerVectors
+
+    from browser import console_errors, open_page
+
+    assistant = [f"{HOSTILE['img']} {HOSTILE['closers']}", f"{HOSTILE['rtl']} {HOSTILE['script_break']} {HOSTILE['entities']}"]
+    conversation = [{"role": "user", "content": HOSTILE["script"]}, {"role": "assistant", "content": assistant[0]},
+                    {"role": "user", "content": HOSTILE["comment"]}, {"role": "assistant", "content": assistant[1]}]
+    source = tmp_path / "<b id=injected>&amp;\u202ex.json"
+    source.write_text(json_module.dumps({"model": HOSTILE["attribute"], "conversation": conversation}), encoding="utf-8")
+    axis = LayerVectors(torch.randn(model.cfg.n_layers, model.cfg.d_model), {"method": HOSTILE["script"]})
+    data = write_drift(model, load_transcript(source), axis, 10, (-1.0, 1.0), tmp_path / "out")
+    page = tmp_path / "out" / "drift.html"
+
+    parsed = PageParser()
+    parsed.feed(page.read_text(encoding="utf-8"))
+    assert "injected" not in parsed.ids and not parsed.handlers and not {"img", "b", "i"} & set(parsed.tags)
+    assert data["metadata"]["model"] == HOSTILE["attribute"]
+    with open_page(page, settle_s=1.5) as driver:
+        assert driver.title == f"Drift: {source.name}"
+        assert not driver.find_elements("css selector", "#injected, img, [onerror], [onmouseover]")
+        assert not console_errors(driver)
+        views = driver.execute_script("return Array.from(document.querySelectorAll('.cv-view')).map(e => e.textContent)")
+    assert [without_spaces(v) for v in views] == [without_spaces(text) for text in assistant]
