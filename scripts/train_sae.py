@@ -51,7 +51,7 @@ def build_corpus(model, n_answered: int, max_new_tokens: int, seed: int, n_rerea
     convs = [messages(p, q) for p, q in answered]
     replies = generate_responses(
         model, convs, Sampling(max_new_tokens=max_new_tokens, temperature=0.8, top_p=0.95, seed=seed),
-        batch_size=32,
+        batch_size=64,
     )
     rows = []
     for (persona, question), conv, reply in zip(answered, convs, replies):
@@ -150,9 +150,9 @@ def train(model, rows, cache_path: Path, out: Path, args) -> object:
         dataset_path="workbench:sae_analysis.corpus_prompts",
         is_dataset_tokenized=True, streaming=False, context_size=CONTEXT, prepend_bos=False,
         use_cached_activations=True, cached_activations_path=str(cache_path),
-        training_tokens=args.tokens, train_batch_size_tokens=4096, store_batch_size_prompts=4,
-        n_batches_in_buffer=64, lr=args.lr, lr_warm_up_steps=50, lr_scheduler_name="cosineannealing",
-        lr_decay_steps=args.tokens // 4096 // 3, dead_feature_window=250, feature_sampling_window=500,
+        training_tokens=args.tokens, train_batch_size_tokens=args.batch_tokens, store_batch_size_prompts=4,
+        n_batches_in_buffer=64, lr=args.lr, lr_warm_up_steps=20, lr_scheduler_name="cosineannealing",
+        lr_decay_steps=args.tokens // args.batch_tokens // 3, dead_feature_window=250, feature_sampling_window=500,
         device="cpu", seed=args.seed, output_path=str(out / "runner"), checkpoint_path=None,
         logger=LoggingConfig(log_to_wandb=False), verbose=False,
     )
@@ -175,18 +175,65 @@ def evaluate(sae, acts: torch.Tensor, chunk: int = 4096) -> dict:
     return {"explained_variance": 1 - sse / sst, "mean_l0": l0 / len(acts), "fired": fired}
 
 
+def card(m: dict) -> str:
+    """The model card: what was trained on what, and the measured figures."""
+    return f"""# Shipped SAE: SmolLM2-135M-Instruct, layer 18 (`{m['hook_name']}`)
+
+TopK SAE (sae-lens {_sae_lens_version()}, `LanguageModelSAETrainingRunner` with `override_model`,
+`override_dataset` and cached activations), d_in {m['d_in']}, d_sae {m['d_sae']}, k = {m['k']}.
+Trained by `scripts/train_sae.py` on CPU, offline. Files: `cfg.json`, `sae_weights.safetensors`,
+`corpus.jsonl` (the training corpus; also the pool for max-activating contexts), `metrics.json`.
+
+## Measured (held-out: all conversations of {len(m['heldout_questions'])} questions never trained on)
+
+| figure | value |
+|---|---|
+| explained variance, held-out tokens | {m['explained_variance_heldout']} |
+| explained variance, training tokens | {m['explained_variance_train']} |
+| mean L0, held-out tokens | {m['mean_l0_heldout']} |
+| dead-feature share (never fire on train + held-out tokens) | {m['dead_feature_share']} |
+| unique training tokens (activations) | {m['unique_train_tokens']} |
+| training tokens seen (with repeats) | {m['training_tokens']} |
+| held-out tokens | {m['heldout_tokens']} |
+| training time (SAE) / total | {m['seconds_training']} s / {m['seconds_total']} s |
+
+Explained variance is 1 − SSE / SST over all held-out token activations (SST about their mean).
+
+## Corpus
+{m['conversations']} chat-formatted conversations (SmolLM2's own template): 25 system prompts
+(none = the template's default SmolLM system prompt, helpful assistant, and 23 roles such as pirate,
+bard, ghost, evil villain, sycophant) × 48 questions (`sae_analysis/corpus_prompts.py`). The model
+answered {m['answered']} of them (temperature 0.8, top-p 0.95, ≤ {m.get('max_new_tokens', '?')} tokens); each answer
+was also re-read under other system prompts (new contexts, no generation) and the prompt side of
+further pairs was added. Tokens whose whole prefix had been seen are dropped (identical
+activations), and so is each conversation's first token (an attention sink with an outsized norm).
+
+## Caveats
+A small corpus ({m['unique_train_tokens']} distinct token activations) seen many times: the SAE fits
+this chat distribution, not web text. Trained on a busy 2-core CPU; figures are from one seed ({m['seed']}).
+"""
+
+
+def _sae_lens_version() -> str:
+    from importlib.metadata import version
+
+    return version("sae-lens")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("sae_analysis/shipped/smollm2-135m-instruct-L18"))
-    parser.add_argument("--answered", type=int, default=256, help="conversations the model answers")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--reread", type=int, default=2, help="other personas each reply is re-read under")
-    parser.add_argument("--prompt-only", type=int, default=1200, help="persona × question prompts read")
-    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--answered", type=int, default=64, help="conversations the model answers")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--reread", type=int, default=4, help="other personas each reply is re-read under")
+    parser.add_argument("--prompt-only", type=int, default=240, help="persona × question prompts read")
+    parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--tokens", type=int, default=1_500_000, help="training tokens (with repeats)")
-    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--tokens", type=int, default=400_000, help="training tokens (with repeats)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-tokens", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--acts-cache", default=None, help="reuse/keep activations in this .pt file")
     parser.add_argument("--reuse-corpus", action="store_true", help="reuse OUT/corpus.jsonl")
     args = parser.parse_args()
 
@@ -209,8 +256,14 @@ def main() -> None:
     held_questions = set(random.Random(args.seed).sample(questions, max(1, len(questions) // 10)))
     train_rows = [r for r in rows if r["question"] not in held_questions]
     held_rows = [r for r in rows if r["question"] in held_questions]
-    train_acts, train_ids = collect_activations(model, train_rows)
-    held_acts, _ = collect_activations(model, held_rows)
+    acts_cache = Path(args.acts_cache) if args.acts_cache else None
+    if acts_cache is not None and acts_cache.exists():
+        train_acts, train_ids, held_acts = torch.load(acts_cache).values()
+    else:
+        train_acts, train_ids = collect_activations(model, train_rows)
+        held_acts, _ = collect_activations(model, held_rows)
+        if acts_cache is not None:
+            torch.save({"train": train_acts, "ids": train_ids, "held": held_acts}, acts_cache)
     t_acts = time.time() - started - t_corpus
 
     with tempfile.TemporaryDirectory(prefix="sae-cache-") as tmp:
@@ -240,8 +293,10 @@ def main() -> None:
         "seconds_corpus": round(t_corpus), "seconds_activations": round(t_acts),
         "seconds_training": round(t_train), "seconds_total": round(time.time() - started),
         "torch_threads": torch.get_num_threads(), "seed": args.seed, "lr": args.lr,
+        "max_new_tokens": args.max_new_tokens,
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (args.out / "CARD.md").write_text(card(metrics))
     print(json.dumps(metrics, indent=2))
 
 
