@@ -27,8 +27,10 @@ def shipped(model, monkeypatch):
 
 def test_steer_cli_writes_summary_report_artifacts_and_reuses_caches(shipped, tmp_path):
     out = tmp_path / "run"
+    LayerVectors(torch.randn(30, 576)).save(out / "artifacts" / "assistant_axis.safetensors")  # as the axis stage writes it
     assert main(["traits", "steer", "pirate", "--out", str(out), *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["geometry"]["names"] == ["pirate", "assistant_axis"]
     pirate = summary["traits"]["pirate"]
     assert pirate["n_pairs"] == 2 and pirate["chosen_layer"] == 12
     sweep = pirate["steering"]["sweep"]

@@ -10,6 +10,7 @@ wider sweep computes only the new settings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -172,8 +173,8 @@ def choose_setting(rows: Sequence[dict[str, Any]], config: SweepConfig) -> dict[
         b = base.get(r["layer"])
         if r["coefficient"] <= 0 or b is None:
             continue
-        ppl_ok = r["perplexity"] == r["perplexity"] and r["perplexity"] <= config.max_perplexity_ratio * b["perplexity"]
-        rep_ok = not (r["repeated_ngram_share"] > config.max_repeated_share)
+        ppl_ok = math.isfinite(r["perplexity"]) and r["perplexity"] <= config.max_perplexity_ratio * b["perplexity"]
+        rep_ok = not r["repeated_ngram_share"] > config.max_repeated_share  # NaN (too short to tell) passes
         candidates.append((ppl_ok and rep_ok, r["trait_metric"] - b["trait_metric"], r))
     if not candidates:
         return {"layer": None, "coefficient": None, "within_bounds": False}

@@ -175,10 +175,11 @@ DEMO_TRAITS = ("sycophantic", "evil", "pirate")
 
 
 def demo_config() -> TraitConfig:
-    """The demo's budget (≤ 5 minutes for three traits on 2 CPU cores): 10 extraction questions each
-    under one instruction pair, short sampled answers, one layer, five coefficients, 3 random directions."""
+    """The demo's budget (≤ 5 minutes for three traits on 2 CPU cores): 8 extraction questions each
+    under one instruction pair, short sampled answers, 4 held-out examples, one layer, five
+    coefficients, 3 random directions."""
     return TraitConfig(
-        n_extract_questions=10, n_eval_questions=6, all_instructions=False, n_examples=6,
+        n_extract_questions=8, n_eval_questions=5, all_instructions=False, n_examples=4,
         sampling=Sampling(max_new_tokens=32, temperature=1.0), sweep_layers=(15,),
         sweep=SweepConfig(layers=(), coefficients=(-0.1, 0.0, 0.05, 0.1, 0.15), n_coherence_questions=3,
                           sampling=Sampling(max_new_tokens=24)),
@@ -186,10 +187,13 @@ def demo_config() -> TraitConfig:
 
 
 def find_assistant_axis(artifacts_dir: Path, n_layers: int, d_model: int) -> tuple[str, LayerVectors] | None:
-    """The Assistant Axis artifact of the same run, if the persona stage wrote one."""
-    for path in sorted(Path(artifacts_dir).glob("*axis*.safetensors")):
-        return path.stem, LayerVectors.load(path, n_layers, d_model)
-    return None
+    """The Assistant Axis the persona stage (:mod:`vectors.axis`) wrote into the same run, when it
+    covers every layer of this model."""
+    path = Path(artifacts_dir) / "assistant_axis.safetensors"
+    if not path.is_file():
+        return None
+    axis = LayerVectors.load(path)
+    return ("assistant_axis", axis) if tuple(axis.vectors.shape) == (n_layers, d_model) else None
 
 
 def geometry(vectors: dict[str, LayerVectors], layer: int, axis: tuple[str, LayerVectors] | None = None):
