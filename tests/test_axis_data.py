@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from workbench.cli import main
 from workbench.errors import InputFormatError, ShapeError
 from vectors.axis_released import (
     load_capping_config, load_released_vector_folder, load_released_vectors, similarity_to_axis,
@@ -102,6 +103,15 @@ def test_released_vectors_and_capping_config(tmp_path):
     assert sims == pytest.approx({"calm": 1.0, "chaotic": -1.0})
     fig = sorted_similarity_figure(list(sims), list(sims.values()), "traits")
     assert list(fig.data[0].x) == pytest.approx([-1.0, 1.0])
+    loaded.save(traits / "ours")  # a workbench artifact sits beside the released files
+    assert main(["axis-compare", "--axis", str(tmp_path / "assistant_axis.pt"), "--vectors", str(traits),
+                 "--layer", "2", "--out", str(tmp_path / "cmp")]) == 0
+    cosine = json.loads((tmp_path / "cmp" / "similarity.json").read_text())["cosine"]
+    assert list(cosine) == ["chaotic", "calm", "ours"] or list(cosine) == ["chaotic", "ours", "calm"]
+    assert "Plotly.newPlot" in (tmp_path / "cmp" / "report.html").read_text()
+    torch.save(torch.randn(3, 8), traits / "short.pt")
+    assert main(["axis-compare", "--axis", str(tmp_path / "assistant_axis.pt"), "--vectors", str(traits),
+                 "--layer", "2", "--out", str(tmp_path / "cmp")]) == 2
 
     names = {L: f"layer_{L}/contrast" for L in (1, 2)}
     config = {"vectors": {names[L]: {"vector": torch.ones(8) * L, "layer": L} for L in (1, 2)},

@@ -55,7 +55,7 @@ class AxisConfig:
     samples: int = 1
     all_role_prompts: bool = False
     sampling: Sampling = PAPER_SAMPLING
-    batch_size: int = 32
+    batch_size: int = 64
     extract_batch_size: int = 16
     layer: int | None = None
     api_url: str | None = None
@@ -104,13 +104,17 @@ def persona_vectors(
     return sums / counts[:, None, None]
 
 
-def _cached_tensor(path: Path, key: str, compute) -> tuple[Tensor, bool]:
-    """Reuse the tensor saved at ``path`` when it was built from the same inputs (``key``)."""
+def _cached_tensor(path: Path, key: str, compute, metadata: dict[str, Any]) -> tuple[Tensor, bool]:
+    """The tensor saved at ``path`` when it was built from the same inputs (``key``), else
+    ``compute()`` saved there with ``metadata``; also says whether it was reused."""
+    path = path.with_suffix(".safetensors")
     if path.is_file():
-        tensors, metadata = load_tensors(path)
-        if metadata.get("inputs_hash") == key and "values" in tensors:
+        tensors, saved = load_tensors(path)
+        if saved.get("inputs_hash") == key and "values" in tensors:
             return tensors["values"], True
-    return compute(), False
+    values = compute()
+    save_tensors(path, {"values": values}, provenance(inputs_hash=key, **metadata))
+    return values, False
 
 
 @dataclass
@@ -131,7 +135,8 @@ class AxisResult:
 
 def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) -> list[dict[str, Any]]:
     questions = select_questions(load_questions(config.questions), config.n_extraction, config.n_heldout)
-    items = plan_items(personas, questions, model.cfg.model_name, config.samples, config.all_role_prompts)
+    # {model_name} in a prompt names the model that answers: the endpoint's when generating remotely.
+    items = plan_items(personas, questions, config.api_model or model.cfg.model_name, config.samples, config.all_role_prompts)
     if config.api_url or config.api_model:
         from workbench.api import ApiConfig, ChatClient
 
@@ -183,19 +188,17 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
     meta = dict(model=model.cfg.model_name, layers=layers, hook="blocks.{L}.hook_resid_post")
     vec_key = inputs_hash(model.cfg.model_name, [r["key"] for r in extraction], [r["response"] for r in extraction])
     vectors, reused_vectors = _cached_tensor(
-        artifact_dir / "persona_vectors.safetensors", vec_key,
+        artifact_dir / "persona_vectors", vec_key,
         lambda: persona_vectors(model, extraction, units, layers, config.extract_batch_size, progress=config.progress),
+        dict(method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
+             n_responses=len(extraction), **meta),
     )
-    save_tensors(artifact_dir / "persona_vectors", {"values": vectors}, provenance(
-        method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
-        inputs_hash=vec_key, n_responses=len(extraction), **meta))
     held_key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
     held_means, reused_heldout = _cached_tensor(
-        artifact_dir / "heldout_means.safetensors", held_key,
+        artifact_dir / "heldout_means", held_key,
         lambda: extract_means(model, _chats(model, heldout), layers, batch_size=config.extract_batch_size, progress=config.progress),
+        dict(method="held-out response means", keys=[r["key"] for r in heldout], **meta),
     )
-    save_tensors(artifact_dir / "heldout_means", {"values": held_means}, provenance(
-        method="held-out response means", keys=[r["key"] for r in heldout], inputs_hash=held_key, **meta))
 
     axis = LayerVectors(space.assistant_axis(vectors[is_default_unit], vectors[~is_default_unit]), provenance(
         method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
@@ -204,16 +207,14 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
     axis.save(artifact_dir / "assistant_axis")
 
     at_layer = vectors[:, layer]
-    fit = space.pca(at_layer)
+    fit = space.pca(at_layer, orient_to=axis.at(layer))
     pc1_axis_cos = float(torch.nn.functional.cosine_similarity(fit.components[0], axis.at(layer), dim=0))
-    if pc1_axis_cos < 0:  # orient PC1 so that + points towards the assistant
-        fit = space.Pca(fit.coordinates * torch.tensor([-1.0] + [1.0] * (fit.coordinates.shape[1] - 1)),
-                        fit.explained_variance_ratio, fit.components * torch.tensor([-1.0] + [1.0] * (fit.components.shape[0] - 1))[:, None])
     cosines = space.axis_cosines(at_layer, axis.at(layer))
     held_is_default = [r["persona"] == default_name for r in heldout]
     auc_per_layer = space.heldout_auc_per_layer(held_means, held_is_default, axis.vectors)
     held_projection = space.project(held_means[:, layer], axis.at(layer))
     held_groups = [group_of[r["persona"]] for r in heldout]
+    auc_by_group = space.heldout_auc_by_group(held_means, held_groups, axis.vectors, personas.default.group)
     ranking = sorted(zip(unit_names, unit_groups, cosines.tolist()), key=lambda t: t[2])
 
     summary = {
@@ -228,9 +229,11 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
         "n_heldout_responses": len(heldout),
         "pc1_explained_variance": float(fit.explained_variance_ratio[0]),
         "explained_variance": [round(float(v), 5) for v in fit.explained_variance_ratio[:10]],
-        "pc1_axis_abs_cosine": abs(pc1_axis_cos),
+        "pc1_axis_cosine": pc1_axis_cos,
         "heldout_auc": auc_per_layer[layer],
         "heldout_auc_per_layer": {str(i): round(a, 5) for i, a in enumerate(auc_per_layer)},
+        "heldout_auc_by_group": {g: aucs[layer] for g, aucs in auc_by_group.items()},
+        "heldout_auc_per_layer_by_group": {g: [round(a, 5) for a in aucs] for g, aucs in auc_by_group.items()},
         "heldout_mean_projection_by_group": space.mean_by_group(held_projection, held_groups),
         "axis_cosine": {name: round(c, 5) for name, _, c in ranking},
         "axis_norm_at_layer": float(axis.at(layer).norm()),

@@ -56,17 +56,26 @@ def load_released_vectors(
                                            layer_convention="row L = blocks.L.hook_resid_post"))
 
 
+def load_any_vectors(path: str | Path, n_layers: int | None = None, d_model: int | None = None) -> LayerVectors:
+    """A per-layer vector set from a released ``.pt`` or a workbench ``.safetensors`` artifact."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return LayerVectors.load(path, n_layers, d_model)
+    return load_released_vectors(path, n_layers, d_model, method=f"released vector {path.stem}")
+
+
 def load_released_vector_folder(
     folder: str | Path, n_layers: int | None = None, d_model: int | None = None
 ) -> dict[str, LayerVectors]:
-    """Every ``*.pt`` in a folder (``trait_vectors/``, ``role_vectors/``), by file stem, all one shape."""
+    """Every ``*.pt`` / ``*.safetensors`` in a folder (``trait_vectors/``, ``role_vectors/``), by
+    file stem, all one shape."""
     folder = Path(folder)
-    files = sorted(folder.glob("*.pt"))
+    files = sorted([*folder.glob("*.pt"), *folder.glob("*.safetensors")])
     if not files:
-        raise InputFormatError(f"{folder}: no .pt files")
+        raise InputFormatError(f"{folder}: no .pt or .safetensors files")
     out: dict[str, LayerVectors] = {}
     for file in files:
-        vectors = load_released_vectors(file, n_layers, d_model, method=f"released {folder.name} vector")
+        vectors = load_any_vectors(file, n_layers, d_model)
         if out and vectors.vectors.shape != next(iter(out.values())).vectors.shape:
             first = next(iter(out))
             raise ShapeError(f"{file}: shape {tuple(vectors.vectors.shape)} differs from {first}.pt "

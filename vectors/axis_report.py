@@ -64,10 +64,16 @@ def sorted_similarity_figure(
     return fig
 
 
-def auc_figure(auc_per_layer: Sequence[float], layer: int):
+def auc_figure(auc_per_layer: Sequence[float], layer: int, by_group: dict[str, Sequence[float]] | None = None):
+    """Held-out AUC per layer, all roles (thick) and each role group against the default (thin)."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Scatter(x=list(range(len(auc_per_layer))), y=list(auc_per_layer), mode="lines+markers"))
+    layers = list(range(len(auc_per_layer)))
+    fig = go.Figure(go.Scatter(x=layers, y=list(auc_per_layer), mode="lines+markers", name="default vs all roles",
+                               line={"width": 3}))
+    for group, aucs in (by_group or {}).items():
+        fig.add_trace(go.Scatter(x=layers, y=list(aucs), mode="lines", name=f"default vs {group}",
+                                 line={"color": GROUP_COLOURS.get(group), "dash": "dot"}))
     fig.add_vline(x=layer, line_dash="dash", annotation_text=f"layer {layer}")
     fig.update_layout(title="Held-out AUC per layer (default vs role responses projected on the axis)",
                       xaxis_title="layer (blocks.L.hook_resid_post)", yaxis_title="ROC AUC", yaxis_range=[0, 1.02], height=400)
@@ -84,8 +90,9 @@ def add_axis_sections(report: Report, result) -> None:
         f"Model {s['model']}, layer {layer}: {s['n_personas']} roles and {s['n_default_prompts']} default prompts, "
         f"{s['n_responses_used']} of {s['n_responses_generated']} responses used "
         f"({s['n_extraction_responses']} extraction, {s['n_heldout_responses']} held-out). "
-        f"PC1 explains {s['pc1_explained_variance']:.1%} of the persona-vector variance; |cos(PC1, axis)| = "
-        f"{s['pc1_axis_abs_cosine']:.3f}. Held-out AUC at layer {layer}: {s['heldout_auc']:.3f}."
+        f"PC1 explains {s['pc1_explained_variance']:.1%} of the persona-vector variance; cos(PC1, axis) = "
+        f"{s['pc1_axis_cosine']:.3f} (PC1 oriented towards the axis). Held-out AUC at layer {layer}: {s['heldout_auc']:.3f} "
+        f"(default vs each group: " + ", ".join(f"{g} {a:.3f}" for g, a in s["heldout_auc_by_group"].items()) + ")."
     )
     judge = s["judge"]
     if judge["model"] is None:
@@ -105,7 +112,7 @@ def add_axis_sections(report: Report, result) -> None:
                               result.pca.explained_variance_ratio.tolist(), f"PCA of persona vectors (layer {layer})"))
     section.plotly(sorted_similarity_figure(result.unit_names, cosines, f"Persona vectors along the Assistant Axis (layer {layer})",
                                             result.unit_groups))
-    section.plotly(auc_figure(list(s["heldout_auc_per_layer"].values()), layer))
+    section.plotly(auc_figure(list(s["heldout_auc_per_layer"].values()), layer, s["heldout_auc_per_layer_by_group"]))
     section.table([{"group": g, "mean projection": v} for g, v in s["heldout_mean_projection_by_group"].items()],
                   f"Held-out responses: mean projection on the unit axis at layer {layer}")
     section.table([{"persona": n, "group": g, "axis cosine": s["axis_cosine"][n]}

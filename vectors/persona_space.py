@@ -71,8 +71,15 @@ class Pca:
     components: Float[Tensor, "k d_model"]
 
 
-def pca(vectors: Float[Tensor, "n d_model"], n_components: int | None = None) -> Pca:
-    """PCA with scikit-learn; at most n − 1 components (n vectors span n − 1 centered dimensions)."""
+def pca(
+    vectors: Float[Tensor, "n d_model"], n_components: int | None = None,
+    orient_to: Float[Tensor, " d_model"] | None = None,
+) -> Pca:
+    """PCA with scikit-learn; at most n − 1 components (n vectors span n − 1 centered dimensions).
+
+    ``orient_to``: flip PC1's sign so it points along this direction (e.g. the axis, so that +PC1
+    means assistant-like in every run).
+    """
     from sklearn.decomposition import PCA
 
     n = vectors.shape[0]
@@ -80,9 +87,11 @@ def pca(vectors: Float[Tensor, "n d_model"], n_components: int | None = None) ->
         raise InputFormatError(f"PCA needs at least 3 vectors, got {n}")
     k = min(n_components or n - 1, n - 1, vectors.shape[1])
     fit = PCA(n_components=k).fit(vectors.float().numpy())
-    coords = fit.transform(vectors.float().numpy())
-    return Pca(torch.from_numpy(coords).float(), torch.from_numpy(fit.explained_variance_ratio_).float(),
-               torch.from_numpy(fit.components_).float())
+    coords = torch.from_numpy(fit.transform(vectors.float().numpy())).float()
+    components = torch.from_numpy(fit.components_).float()
+    if orient_to is not None and float(components[0] @ orient_to.float()) < 0:
+        coords[:, 0], components[0] = -coords[:, 0], -components[0]
+    return Pca(coords, torch.from_numpy(fit.explained_variance_ratio_).float(), components)
 
 
 def separation_auc(scores: Sequence[float] | Tensor, is_default: Sequence[bool]) -> float:
@@ -102,6 +111,22 @@ def heldout_auc_per_layer(
     if means.shape[1:] != axis.shape:
         raise ShapeError(f"response means {tuple(means.shape)} do not match the axis {tuple(axis.shape)}")
     return [separation_auc(project(means[:, layer], axis[layer]), is_default) for layer in range(axis.shape[0])]
+
+
+def heldout_auc_by_group(
+    means: Float[Tensor, "n layer d_model"], groups: Sequence[str], axis: Float[Tensor, "layer d_model"],
+    default_group: str = "default",
+) -> dict[str, list[float]]:
+    """Per-layer held-out AUC of the default responses against each role group alone.
+
+    Why: assistant-like roles (consultant, analyst) sit next to the default assistant on the axis,
+    so one AUC over all roles mixes "the axis fails" with "these roles are assistant-like".
+    """
+    out = {}
+    for group in dict.fromkeys(g for g in groups if g != default_group):
+        rows = [i for i, g in enumerate(groups) if g in (group, default_group)]
+        out[group] = heldout_auc_per_layer(means[rows], [groups[i] == default_group for i in rows], axis)
+    return out
 
 
 def mean_by_group(values: Sequence[float] | Tensor, groups: Sequence[str]) -> dict[str, float]:

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32, help="generation batch size")
+    parser.add_argument("--batch-size", type=int, default=64, help="generation batch size")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=run)
 
