@@ -7,7 +7,9 @@ from workbench.chat import format_conversation, messages
 from workbench.cli import main
 from workbench.errors import InputFormatError, LayerError
 from workbench.generate import Sampling
+from workbench.report import Report
 from vectors.capping import CappingConfig, calibrate
+from vectors.drift import add_replay_views
 from vectors.projection import project_chat, project_chats
 from vectors.replay import Condition, replay_and_measure
 from vectors.transcripts import Transcript
@@ -74,6 +76,10 @@ def test_replay_caches_turns_and_capping_keeps_turns_above_the_floor(model, conf
     assert results[0].conversation[1]["content"] == ROLE[1]["content"]  # system and user turns kept
     low = config.threshold(12, 0.25)
     assert all(m >= low - 1e-3 for m in results[1].as_generated.turn_means(12))
+    report = Report("replay")
+    add_replay_views(report.section("Replay"), results, config.band(12))
+    page = report.render()
+    assert page.count("Plotly.newPlot") == 2 and "in band (re-read)" in page and "Speak again, oracle" in page
     again = replay_and_measure(model, transcript, conditions, axis, 12, Sampling(max_new_tokens=5), cache, progress=False)
     assert len(cache) == 4 and [r.conversation for r in again] == [r.conversation for r in results]
 

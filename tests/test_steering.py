@@ -1,5 +1,3 @@
-import json
-
 import pytest
 
 from drift_helpers import quick_axis

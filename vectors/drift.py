@@ -78,16 +78,21 @@ def drift_json(projection: ChatProjection, layer: int, band: Band, transcript: T
 
 
 def write_drift(
-    model, transcript: Transcript, vectors: LayerVectors, layer: int, band: Band, out_dir: str | Path
+    model, transcript: Transcript, vectors: LayerVectors, layer: int, band: Band, out_dir: str | Path,
+    replays: Sequence[ReplayResult] = (),
 ) -> dict[str, Any]:
-    """``out_dir/drift.html`` and ``out_dir/drift.json`` for one transcript; returns the JSON."""
+    """``out_dir/drift.html`` and ``out_dir/drift.json`` for one transcript (and its replays, if
+    any); returns the JSON."""
     out_dir = Path(out_dir)
     projection = project_chat(model, format_conversation(model.tokenizer, list(transcript.messages)), vectors, [layer])
     report = Report(f"Drift: {Path(transcript.source).name}")
     add_drift_views(report.section(f"Drift along {vectors.metadata.get('method', 'the vector')}"),
                     projection, layer, band)
-    report.write(out_dir / "drift.html")
     data = drift_json(projection, layer, band, transcript)
+    if replays:
+        add_replay_views(report.section("Replay per condition"), replays, band)
+        data["replay"] = [r.summary(band) for r in replays]
+    report.write(out_dir / "drift.html")
     atomic_write_text(out_dir / "drift.json", json.dumps(data, indent=1, ensure_ascii=False))
     return data
 

@@ -4,6 +4,10 @@ Writes ``DIR/drift.html`` (offline page: per-turn lines with the default-assista
 means, a coloured token view per assistant turn) and ``DIR/drift.json`` (per-turn means and
 per-token values). The band comes from ``--band CAPPING_CONFIG`` or, without it, from the model's
 own answers to the shipped neutral questions (generated once, cached under ``DIR/cache``).
+
+``--replay`` keeps the user turns and regenerates every assistant turn without intervention, and
+also with ``--cap CONFIG`` (floor at ``--percentile``) and/or ``--steer-coef C`` at
+``--steer-layer``; the page and JSON then show the per-turn projections of each condition.
 """
 
 from __future__ import annotations
@@ -20,23 +24,35 @@ def register(subparsers) -> None:
     parser.add_argument("--layer", type=int, help="layer to project at (default: the model's reference layer)")
     parser.add_argument("--band", type=Path, metavar="CAPPING_CONFIG",
                         help="take the default band (25th–75th percentile) from a calibrated capping config")
+    parser.add_argument("--replay", action="store_true", help="regenerate the assistant turns per condition")
+    parser.add_argument("--cap", type=Path, metavar="CAPPING_CONFIG", help="replay condition: floor cap from this config")
+    parser.add_argument("--percentile", type=float, default=0.25, help="τ percentile of the cap (default 0.25)")
+    parser.add_argument("--steer-coef", type=float, help="replay condition: add this × the axis")
+    parser.add_argument("--steer-layer", type=int, default=15, help="layer to steer at (default 15)")
+    parser.add_argument("--turns", type=int, help="replay at most this many user turns (default: all)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per replayed turn (default 48)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from workbench.artifacts import LayerVectors, check_vector_shape
+    from workbench.artifacts import LayerVectors, check_vector_shape, inputs_hash
     from workbench.cache import JsonlCache
     from workbench.models import load_model
 
     from vectors.axis import default_layer
+    from workbench.generate import Sampling
+
     from vectors.capping import CappingConfig
     from vectors.drift import calibrated_band, write_drift
+    from vectors.replay import Condition, replay_and_measure
+    from vectors.steering import steering, vector_fingerprint
     from vectors.transcripts import load_transcript
 
     transcript = load_transcript(args.transcript, args.index)
     config = CappingConfig.load(args.band) if args.band else None
+    cap = CappingConfig.load(args.cap).intervention(args.percentile, "floor") if args.cap else None
     axis = LayerVectors.load(args.axis)  # fail on a bad file before the slow model load
     model = load_model(args.model, device=args.device)
     check_vector_shape(axis.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.axis))
@@ -44,8 +60,23 @@ def run(args) -> int:
     if config is None:
         config = calibrated_band(model, axis, [layer], JsonlCache(args.out / "cache" / "drift.jsonl"))
     band = config.band(layer)
-    data = write_drift(model, transcript, axis, layer, band, args.out)
+    replays = []
+    if args.replay:
+        conditions = [Condition("no intervention")]
+        if cap is not None:
+            conditions.append(Condition(f"capped (floor, p{args.percentile:g})", (cap,),
+                                        f"cap:{inputs_hash(sorted(cap.thresholds.items()))}:{vector_fingerprint(axis)}"))
+        if args.steer_coef is not None:
+            conditions.append(Condition(f"steered ({args.steer_coef:+g} × axis, layer {args.steer_layer})",
+                                        (steering(axis, [args.steer_layer], args.steer_coef),),
+                                        f"steer:{vector_fingerprint(axis)}:{args.steer_layer}:{args.steer_coef}"))
+        replays = replay_and_measure(model, transcript, conditions, axis, layer, Sampling(args.max_new_tokens),
+                                     JsonlCache(args.out / "cache" / "replay.jsonl"), args.turns)
+    data = write_drift(model, transcript, axis, layer, band, args.out, replays)
     means = ", ".join(f"{m:.2f}" for m in data["turn_means"])
     print(f"layer {layer}, band [{band[0]:.2f}, {band[1]:.2f}]; per-turn means: {means}; "
           f"{data['in_band_share']:.0%} of turns in band → {args.out / 'drift.html'}")
+    for replay in data.get("replay", []):
+        print(f"replay [{replay['condition']}]: {replay['in_band_share_reread']:.0%} of turns in band re-read, "
+              f"{replay['in_band_share_as_generated']:.0%} as generated")
     return 0
