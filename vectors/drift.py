@@ -62,7 +62,7 @@ def add_drift_views(section: Section, projection: ChatProjection, layer: int, ba
     section.text(f"How the conversation was read: {projection.method}.")
     section.plotly(turn_lines_figure(projection, layer, band))
     section.plotly(turn_means_figure({"transcript": means}, layer, band))
-    section.table([{"turn": i, "mean projection": m, "in band": band[0] <= m <= band[1]}
+    section.table([{"turn": i, "mean projection": m, "in band": in_band_share([m], band) == 1.0}
                    for i, m in enumerate(means, 1)], caption=f"band [{band[0]:.3g}, {band[1]:.3g}]")
     middle = (band[0] + band[1]) / 2
     for turn, ((start, end), values) in enumerate(zip(projection.assistant_spans, projection.turn_values(layer)), 1):

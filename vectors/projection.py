@@ -197,8 +197,13 @@ def response_quantiles(
 
 
 def in_band_share(turn_means: Sequence[float], band: tuple[float, float]) -> float:
-    """Fraction of turns whose mean projection lies inside ``band`` (low, high), inclusive."""
+    """Fraction of turns whose mean projection lies inside ``band`` (low, high), inclusive.
+
+    A float32 slack of 1e-4 × the band's scale keeps a turn capped exactly at the floor τ = low
+    from counting as outside through rounding alone.
+    """
     if not turn_means:
         return float("nan")
     low, high = band
-    return sum(low <= m <= high for m in turn_means) / len(turn_means)
+    slack = 1e-4 * max(abs(low), abs(high), 1.0)
+    return sum(low - slack <= m <= high + slack for m in turn_means) / len(turn_means)
