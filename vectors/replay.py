@@ -6,7 +6,8 @@ steering). Each turn is cached (JSONL), so an interrupted or repeated replay reu
 
 Drift is then read two ways per condition: ``reread`` — the plain model reads the replayed text (is
 the *text* Assistant-like?), and ``as_generated`` — the projections with the condition's
-interventions active, i.e. the states the model actually had while writing.
+interventions active, i.e. the states the model actually had while writing. With a judge, the share
+of turns fully in the transcript's persona per condition (:func:`judge_in_role`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
+from workbench.api import ChatClient
 from workbench.artifacts import LayerVectors, inputs_hash
-from workbench.cache import JsonlCache, cache_key
+from workbench.cache import JsonlCache, cache_key, run_cached
 from workbench.chat import Message, format_conversation
 from workbench.errors import InputFormatError
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import Intervention
+from workbench.judge import judge_roles, role_judge_prompt
 from vectors.projection import ChatProjection, in_band_share, project_chat
 from vectors.transcripts import Transcript
 
@@ -104,3 +107,34 @@ def replay_and_measure(
         generated = project_chat(model, chat, vectors, [layer], condition.interventions) if condition.interventions else reread
         results.append(ReplayResult(condition.name, conversation, reread, generated, layer))
     return results
+
+
+def judge_in_role(
+    client: ChatClient,
+    transcript: Transcript,
+    conversations: dict[str, Sequence[Message]],
+    cache: JsonlCache,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Per condition: the share of replayed assistant turns a role-play judge scores 3, i.e. fully in
+    the transcript's ``persona`` (the drift target), over the turns it scored.
+
+    ``conversations``: condition name → replayed conversation. Judgements are cached by content.
+    """
+    role = transcript.metadata.get("persona") or "a persona other than an AI assistant"
+    template = role_judge_prompt(str(role))
+    out = {}
+    for condition, conversation in conversations.items():
+        pairs = [(conversation[i - 1]["content"], m["content"]) for i, m in enumerate(conversation)
+                 if m["role"] == "assistant" and i > 0 and conversation[i - 1]["role"] == "user"]
+
+        def work(batch: list[tuple[str, str]]) -> list[dict[str, Any]]:
+            return [s.to_record() for s in judge_roles(client, [(template, q, a) for q, a in batch])]
+
+        items = [(cache_key(kind="judge_role", judge=client.config.model, role=role, question=q, answer=a), (q, a))
+                 for q, a in pairs]
+        scores = [r["score"] for r in run_cached(cache, items, work, 16, f"judge [{condition}]", progress)]
+        scored = [s for s in scores if s is not None]
+        out[condition] = {"scores": scores, "unscored": len(scores) - len(scored),
+                          "in_role_rate": sum(s == 3 for s in scored) / len(scored) if scored else None}
+    return out
