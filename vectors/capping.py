@@ -109,11 +109,19 @@ class CappingConfig:
         for name in ("directions", "thresholds"):
             if name not in tensors:
                 raise InputFormatError(f"{path}: no tensor named '{name}' (found {sorted(tensors)})")
-        for name in ("layers", "percentiles"):
-            if not isinstance(meta.get(name), list):
-                raise InputFormatError(f"{Path(path).with_suffix('.json')}: field '{name}' must be a list")
-        return cls(tensors["directions"], tuple(int(x) for x in meta["layers"]),
-                   tuple(float(x) for x in meta["percentiles"]), tensors["thresholds"], meta)
+        sidecar = Path(path).with_suffix(".json")
+        layers, percentiles = meta.get("layers"), meta.get("percentiles")
+        if not isinstance(layers, list) or not all(type(x) is int and x >= 0 for x in layers):
+            raise InputFormatError(f"{sidecar}: field 'layers' must be a list of layer indices (integers ≥ 0)")
+        if not isinstance(percentiles, list) or not all(
+            type(x) in (int, float) and 0 <= x <= 1 for x in percentiles
+        ):
+            raise InputFormatError(f"{sidecar}: field 'percentiles' must be a list of numbers in [0, 1]")
+        try:
+            return cls(tensors["directions"], tuple(layers), tuple(float(x) for x in percentiles),
+                       tensors["thresholds"], meta)
+        except ShapeError as exc:
+            raise ShapeError(f"{path}: {exc}") from None
 
 
 def calibration_questions() -> list[str]:
