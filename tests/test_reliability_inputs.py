@@ -33,6 +33,7 @@ from workbench.judge import check_template, parse_role_score, score_from_logprob
 from workbench.layers import check_layer, from_hidden_states_index
 
 from vectors.axis_released import load_capping_config, load_released_vectors
+from vectors.capping import CappingConfig
 from vectors.personas import (
     load_assistant_axis_questions, load_assistant_axis_roles, load_persona_file, load_question_file,
 )
@@ -101,6 +102,10 @@ BAD_FILES = [
     BadFile("persona_vectors_without_embedding_row.pt", import_persona_vectors, ShapeError,
             ("(30, 576)", "[31, 576]", "hidden_states")),
     BadFile("released_vectors_not_a_tensor.pt", load_released, InputFormatError, ("expected a tensor", "dict")),
+    BadFile("capping_layers_not_integers.safetensors", CappingConfig.load, InputFormatError,
+            ("'layers'", "integers ≥ 0"), "capping_layers_not_integers.json"),
+    BadFile("capping_shape_mismatch.safetensors", CappingConfig.load, ShapeError,
+            ("directions (2, 576)", "3 layers × 2 percentiles")),
     BadFile("trait_missing_instruction.json", load_trait_extract_file, InputFormatError,
             ("'instruction'", "{pos, neg} instruction pairs")),
     BadFile("trait_instruction_not_pairs.json", load_trait_extract_file, InputFormatError,
@@ -151,7 +156,8 @@ def scratch_copy(name: str, folder: Path) -> Path:
 
 def test_every_corpus_file_is_covered(record_property):
     """A file added to the corpus without a case here would silently test nothing."""
-    covered = {case.name for case in BAD_FILES} | {case.named_file for case in BAD_FILES if case.named_file}
+    covered = {case.name for case in BAD_FILES} | {Path(case.name).with_suffix(".json").name for case in BAD_FILES
+                                                   if case.name.endswith(".safetensors")}
     on_disk = {p.name for p in CORPUS.iterdir() if p.suffix != ".py" and p.name != "__pycache__"}
     assert on_disk - covered == {"vectors_layer_fixture.safetensors"}
     record_property("counts", {"files": len(on_disk), "cases": len(BAD_FILES),
@@ -415,3 +421,13 @@ def test_property_assistant_axis_roles(tmp_path, files):
     "description": json_values}) | json_values)
 def test_property_trait_heldout_parser(data):
     only_workbench_errors(lambda: parse_heldout(data, "heldout.json"))
+
+
+@PROPERTY
+@given(meta=st.fixed_dictionaries({}, optional={"layers": st.lists(json_values, max_size=3) | json_values,
+                                                "percentiles": st.lists(json_values, max_size=3) | json_values}))
+def test_property_capping_config_loader(tmp_path, meta):
+    path = tmp_path / "cap.safetensors"
+    path.write_bytes(save({"directions": torch.randn(2, 4), "thresholds": torch.zeros(2, 2)}))
+    path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    only_workbench_errors(lambda: CappingConfig.load(path))

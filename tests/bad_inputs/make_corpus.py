@@ -68,6 +68,11 @@ def main() -> None:
     torch.save({"vectors": good}, buffer)
     (HERE / "pt_truncated.pt").write_bytes(buffer.getvalue()[:1000])
     (HERE / "pt_not_a_pickle.pt").write_bytes(b"PK\x03\x04 this is not a torch file" * 8)
+    capping = {"directions": good[:2].contiguous(), "thresholds": torch.zeros(2, 2)}
+    vectors_file("capping_layers_not_integers.safetensors", capping)
+    (HERE / "capping_layers_not_integers.json").write_text('{"layers": ["10", 11.5], "percentiles": [0.25, 0.75]}')
+    vectors_file("capping_shape_mismatch.safetensors", capping)
+    (HERE / "capping_shape_mismatch.json").write_text('{"layers": [10, 11, 12], "percentiles": [0.25, 0.75]}')
     torch.save(good, HERE / "persona_vectors_without_embedding_row.pt")  # needs [n_layers + 1, d_model]
     torch.save({"axis": good}, HERE / "released_vectors_not_a_tensor.pt")
 
