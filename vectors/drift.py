@@ -80,9 +80,10 @@ def drift_json(projection: ChatProjection, layer: int, band: Band, transcript: T
 def write_drift(
     model, transcript: Transcript, vectors: LayerVectors, layer: int, band: Band, out_dir: str | Path,
     replays: Sequence[ReplayResult] = (),
+    judged: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``out_dir/drift.html`` and ``out_dir/drift.json`` for one transcript (and its replays, if
-    any); returns the JSON."""
+    """``out_dir/drift.html`` and ``out_dir/drift.json`` for one transcript (and its replays and
+    their judge in-role rates, if any); returns the JSON."""
     out_dir = Path(out_dir)
     projection = project_chat(model, format_conversation(model.tokenizer, list(transcript.messages)), vectors, [layer])
     report = Report(f"Drift: {Path(transcript.source).name}")
@@ -90,8 +91,13 @@ def write_drift(
                     projection, layer, band)
     data = drift_json(projection, layer, band, transcript)
     if replays:
-        add_replay_views(report.section("Replay per condition"), replays, band)
+        section = add_replay_views(report.section("Replay per condition"), replays, band)
         data["replay"] = [r.summary(band) for r in replays]
+        if judged:
+            section.table([{"condition": c, "in-role rate (judge score 3)": j["in_role_rate"], "unscored": j["unscored"]}
+                           for c, j in judged.items()], caption="role-play judge on the replayed turns")
+            for summary in data["replay"]:
+                summary["judge"] = judged.get(summary["condition"], {})
     report.write(out_dir / "drift.html")
     atomic_write_text(out_dir / "drift.json", json.dumps(data, indent=1, ensure_ascii=False))
     return data

@@ -7,7 +7,9 @@ own answers to the shipped neutral questions (generated once, cached under ``DIR
 
 ``--replay`` keeps the user turns and regenerates every assistant turn without intervention, and
 also with ``--cap CONFIG`` (floor at ``--percentile``) and/or ``--steer-coef C`` at
-``--steer-layer``; the page and JSON then show the per-turn projections of each condition.
+``--steer-layer``; the page and JSON then show the per-turn projections of each condition, and with
+``--judge MODEL`` (OpenAI-compatible, ``--judge-url`` or ``$OPENAI_BASE_URL``) the share of replayed
+turns the role-play judge scores fully in the transcript's persona, per condition.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def register(subparsers) -> None:
     parser.add_argument("--steer-layer", type=int, default=15, help="layer to steer at (default 15)")
     parser.add_argument("--turns", type=int, help="replay at most this many user turns (default: all)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per replayed turn (default 48)")
+    parser.add_argument("--judge", metavar="MODEL", help="with --replay: role-play judge model for the in-role rate")
+    parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: $OPENAI_BASE_URL)")
     parser.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=run)
@@ -72,11 +76,21 @@ def run(args) -> int:
                                         f"steer:{vector_fingerprint(axis)}:{args.steer_layer}:{args.steer_coef}"))
         replays = replay_and_measure(model, transcript, conditions, axis, layer, Sampling(args.max_new_tokens),
                                      JsonlCache(args.out / "cache" / "replay.jsonl"), args.turns)
-    data = write_drift(model, transcript, axis, layer, band, args.out, replays)
+    judged = None
+    if replays and args.judge:
+        from workbench.api import ApiConfig, ChatClient
+        from vectors.replay import judge_in_role
+
+        client = ChatClient(ApiConfig.from_env(args.judge, args.judge_url))
+        judged = judge_in_role(client, transcript, {r.condition: r.conversation for r in replays},
+                               JsonlCache(args.out / "cache" / "judge.jsonl"))
+    data = write_drift(model, transcript, axis, layer, band, args.out, replays, judged)
     means = ", ".join(f"{m:.2f}" for m in data["turn_means"])
     print(f"layer {layer}, band [{band[0]:.2f}, {band[1]:.2f}]; per-turn means: {means}; "
           f"{data['in_band_share']:.0%} of turns in band → {args.out / 'drift.html'}")
     for replay in data.get("replay", []):
+        in_role = replay.get("judge", {}).get("in_role_rate")
+        judged_text = f", judge: {in_role:.0%} of turns in role" if in_role is not None else ""
         print(f"replay [{replay['condition']}]: {replay['in_band_share_reread']:.0%} of turns in band re-read, "
-              f"{replay['in_band_share_as_generated']:.0%} as generated")
+              f"{replay['in_band_share_as_generated']:.0%} as generated{judged_text}")
     return 0
