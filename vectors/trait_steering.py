@@ -96,7 +96,9 @@ def run_sweep(
     copied to the random rows.
     """
     questions = list(questions[: config.n_coherence_questions])
-    tag = inputs_hash(asdict(config) | {"layers": None}, vector.vectors.sum().item(), [asdict(e) for e in examples], questions)
+    # The vector enters by rounded per-layer statistics: thread counts change its last bits, not the run.
+    fingerprint = [f"{x:.4g}" for x in (*vector.vectors.norm(dim=-1).tolist(), *vector.vectors.sum(dim=-1).tolist())]
+    tag = inputs_hash(asdict(config) | {"layers": None}, fingerprint, [asdict(e) for e in examples], questions)
     items = []
     for layer in config.layers:
         for name, direction in _directions(vector, layer, config).items():
