@@ -121,10 +121,9 @@ def add_replay_views(section: Section, results: Sequence[ReplayResult], band: Ba
     section.table([{"condition": s["condition"], "in band (re-read)": s["in_band_share_reread"],
                     "in band (as generated)": s["in_band_share_as_generated"]} for s in summaries],
                   caption="share of assistant turns whose mean projection lies in the default band")
-    rows = []
-    for turn, user in enumerate(results[0].conversation[i]["content"] for i, m in enumerate(results[0].conversation)
-                                if m["role"] == "user"):
-        rows.append({"turn": turn + 1, "user": user, **{s["condition"]: s["responses"][turn] for s in summaries}})
+    users = [m["content"] for m in results[0].conversation if m["role"] == "user"]
+    rows = [{"turn": turn + 1, "user": user, **{s["condition"]: s["responses"][turn] for s in summaries}}
+            for turn, user in enumerate(users)]
     return section.table(rows, caption="replayed assistant turns per condition")
 
 
