@@ -93,10 +93,10 @@ def persona_vectors(
 ) -> Float[Tensor, "unit layer d_model"]:
     """Mean response activation per unit, from per-response means computed ``chunk`` at a time
     (memory stays bounded by the chunk, not the run)."""
-    names = sorted(set(units), key=list(units).index)
-    sums = torch.zeros(len(names), len(layers), model.cfg.d_model)
-    counts = torch.zeros(len(names))
-    index = torch.tensor([names.index(u) for u in units])
+    position = {name: i for i, name in enumerate(dict.fromkeys(units))}
+    sums = torch.zeros(len(position), len(layers), model.cfg.d_model)
+    counts = torch.zeros(len(position))
+    index = torch.tensor([position[u] for u in units])
     for start in tqdm(range(0, len(records), chunk), desc="persona vectors", disable=not progress, unit="chunk"):
         means = extract_means(model, _chats(model, records[start : start + chunk]), layers, batch_size=batch_size, progress=False)
         sums.index_add_(0, index[start : start + chunk], means)
@@ -115,6 +115,16 @@ def _cached_tensor(path: Path, key: str, compute, metadata: dict[str, Any]) -> t
     values = compute()
     save_tensors(path, {"values": values}, provenance(inputs_hash=key, **metadata))
     return values, False
+
+
+def _heldout_means(model, config: AxisConfig, heldout, path: Path, meta: dict[str, Any]) -> tuple[Tensor, bool]:
+    key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
+    return _cached_tensor(
+        path, key,
+        lambda: extract_means(model, _chats(model, heldout), meta["layers"], batch_size=config.extract_batch_size,
+                              progress=config.progress),
+        dict(method="held-out response means", keys=[r["key"] for r in heldout], **meta),
+    )
 
 
 @dataclass
@@ -193,13 +203,7 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
         dict(method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
              n_responses=len(extraction), **meta),
     )
-    held_key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
-    held_means, reused_heldout = _cached_tensor(
-        artifact_dir / "heldout_means", held_key,
-        lambda: extract_means(model, _chats(model, heldout), layers, batch_size=config.extract_batch_size, progress=config.progress),
-        dict(method="held-out response means", keys=[r["key"] for r in heldout], **meta),
-    )
-
+    held_means, reused_heldout = _heldout_means(model, config, heldout, artifact_dir / "heldout_means", meta)
     axis = LayerVectors(space.assistant_axis(vectors[is_default_unit], vectors[~is_default_unit]), provenance(
         method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
         n_role_units=int((~is_default_unit).sum()), persona_source=personas.source, default_layer=layer,
