@@ -81,3 +81,10 @@ def test_generation_without_eos_stop_gives_every_token(model):
     prompts = [model.tokenizer("Hi", add_special_tokens=False)["input_ids"]] * 2
     out = generate_tokens(model, prompts, Sampling(max_new_tokens=5, stop_at_eos=False), progress=False)
     assert [len(t) for t in out] == [5, 5]
+
+
+def test_unknown_figure_is_refused():
+    from workbench.errors import InputFormatError
+
+    with pytest.raises(InputFormatError, match="unknown figures"):
+        run_benchmark(replace(BenchConfig.quick(), figures=("nope",)), model=object(), hf_model=object())

@@ -42,9 +42,10 @@ _FIGURES = {"extraction": _extraction, "generation": _generation, "decomposition
 
 def markdown(result: dict) -> str:
     """Goals table, then the absolute figures behind them (min / median)."""
-    lines = ["| figure | ratio (min) | goal | pass |", "|---|---|---|---|"]
+    lines = ["| figure | wall (min) | CPU time (min) | goal | pass (wall) |", "|---|---|---|---|---|"]
     for g in result.get("goals", {}).values():
-        lines.append(f"| {g['what']} | {g['value']:.3g} | {g['goal']} | {'yes' if g['pass'] else '**no**'} |")
+        cpu = "–" if g.get("value_cpu_time") is None else f"{g['value_cpu_time']:.3g}"
+        lines.append(f"| {g['what']} | {g['value']:.3g} | {cpu} | {g['goal']} | {'yes' if g['pass'] else '**no**'} |")
     lines += ["", "| measurement | min / median |", "|---|---|"]
     for name, rows in _FIGURES.items():
         if name in result:
@@ -52,5 +53,6 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines += ["", f"Machine: {m['cpu_count']} CPUs, {m['torch_threads']} torch threads, load average at start "
               f"{m['load_average_at_start'][0]:.1f}; torch {m['versions']['torch']}; run "
-              f"{result['seconds_total']:.0f} s{'' if result.get('complete') else ' (incomplete)'}."]
+              f"{result['seconds_total']:.0f} s wall, {result.get('cpu_seconds_total', float('nan')):.0f} s CPU"
+              f"{'' if result.get('complete') else ' (incomplete)'}."]
     return "\n".join(lines)
