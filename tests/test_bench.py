@@ -30,6 +30,7 @@ def test_every_goal_has_a_finite_positive_ratio(result):
     for name, g in result["goals"].items():
         assert _positive_finite(g["value"]), name
         assert isinstance(g["pass"], bool) and g["goal"][:2] in ("<=", ">=", "< ")
+        assert g["pass_cpu_time"] is None or isinstance(g["pass_cpu_time"], bool)
 
 
 def test_timings_have_min_median_and_three_repeats(result):
@@ -75,6 +76,7 @@ def test_goal_pass_and_fail():
     assert goal(1.0, "<=", 1.05, "x")["pass"] and not goal(1.1, "<=", 1.05, "x")["pass"]
     assert goal(2.0, ">=", 1.5, "x")["pass"] and not goal(1.4, ">=", 1.5, "x")["pass"]
     assert goal(1.9, "<", 2.0, "x")["pass"] and not goal(2.0, "<", 2.0, "x")["pass"]
+    assert goal(1.1, "<=", 1.05, "x", value_cpu=1.0)["pass_cpu_time"] and goal(1.0, "<=", 1.05, "x")["pass_cpu_time"] is None
 
 
 def test_generation_without_eos_stop_gives_every_token(model):

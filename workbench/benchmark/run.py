@@ -66,11 +66,18 @@ class BenchConfig:
                    memory_sizes=(4, 16), memory_repeats=1)
 
 
+def _meets(value: float, op: str, target: float) -> bool:
+    return bool(value <= target if op == "<=" else value >= target if op == ">=" else value < target)
+
+
 def goal(value: float, op: str, target: float, what: str, value_cpu: float | None = None) -> dict:
-    """One ratio against its goal, with pass/fail (on wall time; the CPU-time ratio rides along)."""
-    passed = value <= target if op == "<=" else value >= target if op == ">=" else value < target
+    """One ratio against its goal: ``pass`` on wall time, ``pass_cpu_time`` on CPU time where measured.
+
+    With one torch thread CPU time is the work itself, free of waits for a core on a loaded machine.
+    """
     return {"what": what, "value": value, "value_cpu_time": value_cpu, "goal": f"{op} {target:.3g}",
-            "pass": bool(passed)}
+            "pass": _meets(value, op, target),
+            "pass_cpu_time": None if value_cpu is None else _meets(value_cpu, op, target)}
 
 
 def machine() -> dict:

@@ -7,6 +7,10 @@ def _s(timing: dict) -> str:
     return f"{timing['min_s']:.3g} / {timing['median_s']:.3g}"
 
 
+def _verdict(passed: bool | None) -> str:
+    return "–" if passed is None else "yes" if passed else "**no**"
+
+
 def _extraction(ex: dict) -> list[str]:
     return [f"| {name} ({ex['n_responses']} responses, {ex['tokens']} tokens), s | {_s(t)} |"
             for name, t in ex["timings"].items()]
@@ -42,10 +46,11 @@ _FIGURES = {"extraction": _extraction, "generation": _generation, "decomposition
 
 def markdown(result: dict) -> str:
     """Goals table, then the absolute figures behind them (min / median)."""
-    lines = ["| figure | wall (min) | CPU time (min) | goal | pass (wall) |", "|---|---|---|---|---|"]
+    lines = ["| figure | wall (min) | CPU time (min) | goal | pass: wall / CPU |", "|---|---|---|---|---|"]
     for g in result.get("goals", {}).values():
         cpu = "–" if g.get("value_cpu_time") is None else f"{g['value_cpu_time']:.3g}"
-        lines.append(f"| {g['what']} | {g['value']:.3g} | {cpu} | {g['goal']} | {'yes' if g['pass'] else '**no**'} |")
+        lines.append(f"| {g['what']} | {g['value']:.3g} | {cpu} | {g['goal']} "
+                     f"| {_verdict(g['pass'])} / {_verdict(g.get('pass_cpu_time'))} |")
     lines += ["", "| measurement | min / median |", "|---|---|"]
     for name, rows in _FIGURES.items():
         if name in result:
