@@ -43,15 +43,15 @@ PAPER_SAMPLING = Sampling(max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
 
 @dataclass(frozen=True)
 class AxisConfig:
-    """What to run. Defaults: all personas, 10 extraction + 5 held-out questions, one sample,
+    """What to run. Defaults: all personas, 8 extraction + 4 held-out questions, one sample,
     48 new tokens at the paper's temperature 0.7 / top_p 0.9 (under 10 minutes on 2 CPU cores
     for the shipped model)."""
 
     personas: Path | None = None
     questions: Path | None = None
     n_roles: int | None = None
-    n_extraction: int | None = 10
-    n_heldout: int | None = 5
+    n_extraction: int | None = 8
+    n_heldout: int | None = 4
     samples: int = 1
     all_role_prompts: bool = False
     sampling: Sampling = PAPER_SAMPLING
