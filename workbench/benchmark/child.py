@@ -6,7 +6,8 @@ of loading the GGUF again), so the child's baseline RSS is the model plus librar
 increase over it is the workload's own memory.
 
 Tasks: ``extract`` (response means at all layers of the chats in INPUT_FILE, once) and
-``project`` (per-token projection of the conversation in INPUT_FILE at one layer, REPEATS times).
+``project`` (per-token projection of the conversation in INPUT_FILE at one layer, REPEATS times,
+through ``vectors.projection``: imported lazily, the benchmark being application layer).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ def measure_decomposition(d_sae: int, d_model: int, k: int, repeats: int, progre
             },
             repeats, "bench decomposition", progress,
         )
-    del decoder
     return {
         "decoder_shape": [d_sae, d_model],
         "decoder_gib": d_sae * d_model * 4 / 2**30,
