@@ -1,9 +1,11 @@
 """Decompose the Assistant Axis and persona-trait vectors of the shipped model into shipped-SAE features.
 
-Vectors are built from the shipped SAE corpus (``corpus.jsonl``: the model's own answers under 25
-system prompts), response-token means at every layer:
-- ``axis``: mean(default-assistant answers) − mean(role-play answers) (the Assistant Axis recipe);
-- ``evil`` / ``sycophantic``: mean(answers under that persona prompt) − mean(default answers).
+Vectors, at every layer (quick versions of the vectors/ pipelines, built offline in minutes):
+- ``axis``: mean(default-assistant answers) − mean(role-play answers) over the shipped SAE corpus
+  (``corpus.jsonl``: the model's own answers under 25 system prompts), response tokens;
+- ``evil`` / ``sycophantic``: mean over prompt tokens with the trait's positive instructions minus
+  with its negative instructions (``vectors/data/traits/extract``: 5 pairs × 4 questions), the
+  persona_vectors "prompt" variant (no generation). Held-out examples stay unused until scoring.
 An axis artifact from the vectors pipeline can be added with ``--vector NAME=PATH``.
 Each vector gets ``workbench decompose`` output in ``OUT/<name>/`` and, with ``--compare``, a
 ``compare-steering`` run scored on the built-in held-out trait examples. ``OUT/study.json`` sums up.
@@ -30,19 +32,36 @@ def corpus_vectors(model, out: Path) -> dict[str, Path]:
     chats = [ChatTokens(tuple(r["ids"]), (tuple(r["response_span"]),)) for r in rows]
     means = extract_means(model, chats, list(range(model.cfg.n_layers)))
     default = torch.tensor([r["persona"] in DEFAULT_PERSONAS for r in rows])
-    groups = {
-        "axis": (default, ~default),
-        "evil": (torch.tensor(["evil" in (r["persona"] or "") for r in rows]), default),
-        "sycophantic": (torch.tensor(["sycophant" in (r["persona"] or "") for r in rows]), default),
-    }
-    paths = {}
-    for name, (pos, neg) in groups.items():
-        vector = means[pos].mean(0) - means[neg].mean(0)
-        path = out / "vectors" / f"{name}.safetensors"
-        LayerVectors(vector, {"method": f"corpus persona contrast: {name}", "model": "smollm2-135m-instruct",
-                              "n_positive": int(pos.sum()), "n_negative": int(neg.sum())}).save(path)
-        paths[name] = path
+    vector = means[default].mean(0) - means[~default].mean(0)
+    path = out / "vectors" / "axis.safetensors"
+    LayerVectors(vector, {"method": "assistant axis: mean(default) - mean(roles), shipped SAE corpus",
+                          "model": "smollm2-135m-instruct", "n_default": int(default.sum()),
+                          "n_roles": int((~default).sum())}).save(path)
+    paths = {"axis": path}
+    for trait in ("evil", "sycophantic"):
+        paths[trait] = instruction_vector(model, trait, out)
     return paths
+
+
+def instruction_vector(model, trait: str, out: Path, n_questions: int = 4) -> Path:
+    """mean(prompt tokens | positive instruction) − mean(prompt tokens | negative instruction)."""
+    from vectors.trait_data import load_trait
+    from workbench.artifacts import LayerVectors
+    from workbench.chat import ChatTokens, format_prompt, messages
+    from workbench.extract import extract_means
+
+    data = load_trait(trait)
+    layers = list(range(model.cfg.n_layers))
+    sides = {}
+    for side in ("pos", "neg"):
+        chats = [ChatTokens(format_prompt(model.tokenizer, messages(getattr(pair, side), q)), ())
+                 for pair in data.instructions for q in data.extract_questions[:n_questions]]
+        sides[side] = extract_means(model, chats, layers, select="prompt").mean(0)
+    path = out / "vectors" / f"{trait}.safetensors"
+    LayerVectors(sides["pos"] - sides["neg"], {
+        "method": f"trait {trait}: mean prompt activation, positive minus negative instructions",
+        "model": "smollm2-135m-instruct", "n_prompts_per_side": len(data.instructions) * n_questions}).save(path)
+    return path
 
 
 def main() -> None:
@@ -63,7 +82,7 @@ def main() -> None:
     paths.update({n: Path(p) for n, p in (v.split("=", 1) for v in args.vector)})
     study = {}
     for name, path in paths.items():
-        summary = run_decompose(path, "shipped", args.out / name, corpus_limit=300)
+        summary = run_decompose(path, "shipped", args.out / name, corpus_limit=300, model=model)
         d = summary["decomposition"]
         study[name] = {"max_abs_cos": d["max_abs_cos"], "chance_mean": d["baseline"]["mean_max_abs_cos"],
                        "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
@@ -77,7 +96,7 @@ def main() -> None:
         for name, trait in (("evil", "evil"), ("sycophantic", "sycophantic")):
             examples = list(load_trait(trait).heldout)[:6]
             summary = run_compare(paths[name], "shipped", args.out / f"compare_{name}", examples, config=config,
-                                  corpus_limit=120)
+                                  corpus_limit=120, model=model)
             study[f"compare_{name}"] = summary["summary"]
             print(name, json.dumps(summary["summary"]))
     (args.out / "study.json").write_text(json.dumps(study, indent=2) + "\n")

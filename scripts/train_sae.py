@@ -198,6 +198,11 @@ Trained by `scripts/train_sae.py` on CPU, offline. Files: `cfg.json`, `sae_weigh
 | training time (SAE) / total | {m['seconds_training']} s / {m['seconds_total']} s |
 
 Explained variance is 1 − SSE / SST over all held-out token activations (SST about their mean).
+Held-out conversations share their system prompts with training conversations, but every token
+from the question on is unseen (new prefix). Building the corpus (64 answers generated at batch 64)
+and its activations took {m.get('seconds_corpus_build', m['seconds_corpus'])} s and
+{m.get('seconds_activations_build', m['seconds_activations'])} s on a 2-core CPU shared with 4–5 other
+jobs (load average 10–17).
 
 ## Corpus
 {m['conversations']} chat-formatted conversations (SmolLM2's own template): 25 system prompts
