@@ -54,3 +54,12 @@ def test_hostile_tokens_show_as_text_in_chromium(tmp_path):
         spans = [e.text for e in page.find_elements("css selector", ".cv-view .colored-tokens > span")]
         assert page.title == "tokens" and not console_errors(page)
         assert spans == ["<img src=x onerror=\"document.title='pwned'\">", "</div>", "ok"]
+
+
+def test_links_are_escaped_and_only_relative_or_http():
+    import pytest
+
+    section = Report("links").section("s").link('sae/a"b/report.html', "<details>")
+    assert '<a href="sae/a&quot;b/report.html">&lt;details&gt;</a>' in section.parts[-1]
+    with pytest.raises(ValueError, match="javascript"):
+        section.link("javascript:alert(1)", "click")

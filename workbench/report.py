@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,17 @@ class Section:
     def colored_tokens(self, tokens: Sequence[str], values: Sequence[float], **props: Any) -> "Section":
         """Tokens coloured by value (circuitsvis ``ColoredTokens``)."""
         return self.circuitsvis("ColoredTokens", tokens=list(tokens), values=[float(v) for v in values], **props)
+
+    def link(self, href: str, text: str) -> "Section":
+        """A paragraph with one link (e.g. to a detailed sub-report beside this page).
+
+        Only relative and http(s) links: a ``javascript:`` href would run code on click.
+        """
+        scheme = urllib.parse.urlparse(href).scheme
+        if scheme not in ("", "http", "https"):
+            raise ValueError(f"refusing a {scheme}: link in a report (only relative or http(s) links)")
+        self.parts.append(f'<p><a href="{escape(href)}">{escape(text)}</a></p>')
+        return self
 
     def preformatted(self, text: str) -> "Section":
         self.parts.append(f"<pre>{escape(text)}</pre>")
