@@ -67,6 +67,8 @@ class AxisConfig:
 
 
 DEMO_CONFIG = AxisConfig(n_roles=12, n_extraction=6, n_heldout=3, sampling=replace(PAPER_SAMPLING, max_new_tokens=40))
+# `workbench demo --quick` (the CI's end-to-end check of every stage): the same steps, tiny.
+QUICK_DEMO_CONFIG = AxisConfig(n_roles=6, n_extraction=2, n_heldout=1, sampling=replace(PAPER_SAMPLING, max_new_tokens=12))
 
 
 def default_layer(model) -> int:
@@ -260,11 +262,12 @@ def _judge_summary(config: AxisConfig, judge: JudgeFilter | None) -> dict[str, A
     }
 
 
-def run_demo_stage(model, out_dir: Path, report) -> dict[str, Any]:
+def run_demo_stage(model, out_dir: Path, report, quick: bool = False) -> dict[str, Any]:
     """The demo's persona-space stage: 12 roles + 4 default prompts, 6 extraction + 3 held-out
-    questions, 40 tokens; adds a report section and returns the summary fragment."""
+    questions, 40 tokens (``quick``: 6 roles, 2 + 1 questions, 12 tokens); adds a report section
+    and returns the summary fragment."""
     from vectors.axis_report import add_axis_sections
 
-    result = run_axis(model, DEMO_CONFIG, out_dir)
+    result = run_axis(model, QUICK_DEMO_CONFIG if quick else DEMO_CONFIG, out_dir)
     add_axis_sections(report, result)
     return {"assistant_axis": result.summary}

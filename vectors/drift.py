@@ -135,9 +135,12 @@ DEMO_STEER_COEFFICIENTS = (-2.0, 0.0, 2.0)
 DEMO_STEER_PROMPTS = ("Who are you?", "What do you think about the ocean?")
 
 
-def run_demo_stage(model, out_dir: Path, report: Report, axis: LayerVectors | None = None) -> dict[str, Any]:
+def run_demo_stage(
+    model, out_dir: Path, report: Report, axis: LayerVectors | None = None, quick: bool = False
+) -> dict[str, Any]:
     """The demo's drift stage: per-token views of the shipped mystic transcript, capping calibration,
-    an 8-turn replay (30 new tokens per turn) with and without a floor cap, and a steering sweep.
+    an 8-turn replay (30 new tokens per turn) with and without a floor cap, and a steering sweep
+    (``quick``: 2 turns and 8 new tokens, for the CI's smoke run).
 
     ``axis``: the Assistant Axis (default: the axis stage's, from its caches under ``out_dir``).
     """
@@ -164,14 +167,14 @@ def run_demo_stage(model, out_dir: Path, report: Report, axis: LayerVectors | No
 
     conditions = [Condition("no intervention"),
                   Condition("capped (floor, p25)", (config.intervention(0.25, "floor"),), f"cap:{config_path.stem}:p0.25")]
-    results = replay_and_measure(model, transcript, conditions, axis, layer, Sampling(max_new_tokens=30), cache, max_turns=8)
+    new_tokens = Sampling(max_new_tokens=8 if quick else 30)
+    results = replay_and_measure(model, transcript, conditions, axis, layer, new_tokens, cache, max_turns=2 if quick else 8)
     section = report.section("Replay with and without capping")
     section.text(f"Floor cap at layers {cap_layers[0]}–{cap_layers[-1]}, τ = 25th percentile of default-assistant "
                  f"token projections; the band is the 25th–75th percentile at layer {layer}.")
     add_replay_views(section, results, band)
 
-    sweep = steer_sweep(model, axis, DEMO_STEER_PROMPTS, [DEMO_STEER_LAYER], DEMO_STEER_COEFFICIENTS, cache,
-                        Sampling(max_new_tokens=30))
+    sweep = steer_sweep(model, axis, DEMO_STEER_PROMPTS, [DEMO_STEER_LAYER], DEMO_STEER_COEFFICIENTS, cache, new_tokens)
     add_sweep_section(report.section("Steering along the axis").text(
         "Negative coefficients push away from the Assistant, positive toward it."), sweep)
     return {"drift": {

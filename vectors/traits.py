@@ -174,6 +174,16 @@ class TraitRun:
 DEMO_TRAITS = ("sycophantic", "evil", "pirate")
 
 
+def quick_demo_config() -> TraitConfig:
+    """``workbench demo --quick`` (the CI's end-to-end check): every step, a few tokens each."""
+    return TraitConfig(
+        n_extract_questions=2, n_eval_questions=2, all_instructions=False, n_examples=2,
+        sampling=Sampling(max_new_tokens=12, temperature=1.0), sweep_layers=(15,),
+        sweep=SweepConfig(layers=(), coefficients=(-0.1, 0.0, 0.1), n_coherence_questions=1,
+                          sampling=Sampling(max_new_tokens=8)),
+    )
+
+
 def demo_config() -> TraitConfig:
     """The demo's budget (≤ 5 minutes for three traits on 2 CPU cores): 8 extraction questions each
     under one instruction pair, short sampled answers, 4 held-out examples, one layer, five
@@ -224,9 +234,10 @@ def run_traits(
     return {"traits": summaries, "geometry": {"layer": layer, "names": names, "cosine": matrix.tolist()}}
 
 
-def run_demo_stage(model, out_dir: Path, report: Report) -> dict[str, Any]:
+def run_demo_stage(model, out_dir: Path, report: Report, quick: bool = False) -> dict[str, Any]:
     """The demo's trait stage: sycophantic, evil and pirate (the one the small model expresses)."""
     started = time.time()
-    summary = run_traits(model, [load_trait(name) for name in DEMO_TRAITS], Path(out_dir), report, demo_config())
+    config = quick_demo_config() if quick else demo_config()
+    summary = run_traits(model, [load_trait(name) for name in DEMO_TRAITS], Path(out_dir), report, config)
     summary["seconds"] = round(time.time() - started, 1)
     return summary
