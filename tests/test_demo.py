@@ -1,0 +1,52 @@
+"""`workbench demo --quick` end to end on the shipped model and SAE, then its page in headless Chromium."""
+
+import json
+
+import pytest
+
+from workbench.commands.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(model, out, quick=True)
+
+
+def test_every_stage_reports_its_headline_figures(demo_run):
+    out, summary = demo_run
+    assert json.loads((out / "summary.json").read_text())["quick"] is True
+    axis = summary["assistant_axis"]
+    assert 0 < axis["pc1_explained_variance"] <= 1 and 0 <= axis["heldout_auc"] <= 1
+    assert len(summary["drift"]["replay"]) == 2
+    assert set(summary["traits"]) == {"sycophantic", "evil", "pirate"}
+    assert set(summary["sae"]["decompositions"]) == {"assistant_axis", "sycophantic", "evil", "pirate"}
+    assert summary["sae"]["steering_comparison"]["by_coefficient"]
+    for artifact in ("assistant_axis.safetensors", "assistant_axis.json", "trait_pirate_response.safetensors"):
+        assert (out / "artifacts" / artifact).is_file(), artifact
+    assert list((out / "artifacts").glob("capping_*.safetensors"))
+
+
+def test_rerun_reuses_cached_work(model, demo_run):
+    out, first = demo_run
+    again = run_demo(model, out, quick=True)
+    assert again["assistant_axis"]["heldout_auc"] == first["assistant_axis"]["heldout_auc"]
+    assert again["seconds"] < first["seconds"]
+
+
+def test_report_renders_offline_in_chromium(demo_run):
+    from browser import console_errors, open_page
+
+    out, _ = demo_run
+    page_html = (out / "report.html").read_text()
+    assert page_html.count("var CircuitsVis=") == 1 and "cdn.plot.ly" not in page_html.split("</head>")[1]
+    with open_page(out / "report.html", settle_s=3.0) as page:
+        assert not console_errors(page), console_errors(page)
+        sections = page.find_elements("css selector", "section")
+        assert len(sections) >= 8
+        charts = page.find_elements("css selector", ".plotly-graph-div")
+        assert charts and all(c.find_elements("css selector", ".main-svg") for c in charts)
+        views = page.find_elements("css selector", ".cv-view")
+        assert views and all(v.find_elements("css selector", ".colored-tokens span") for v in views)
+        page.save_screenshot(str(out / "report.png"))
+    assert (out / "report.png").stat().st_size > 10_000
