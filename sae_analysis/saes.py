@@ -227,9 +227,9 @@ def load_sae(spec: SAESpec | str, device: str = "cpu"):
         if not weights.is_file():
             raise ModelUnavailableError(f"SAE folder {spec.path} has no sae_weights.safetensors")
         return SAE.load_from_disk(spec.path, device=device)
-    from workbench.models import _hub_reachable
+    from workbench.models import hub_reachable
 
-    if not _weights_cached(spec) and not _hub_reachable():
+    if not _weights_cached(spec) and not hub_reachable():
         raise ModelUnavailableError(
             f"SAE {spec.id} ({spec.d_sae} × {spec.d_in}, about {spec.d_sae * spec.d_in * 2 * 4 / 1e9:.1f} GB) "
             f"is not cached and the hub cannot be reached. Where there is network: {spec.download_hint()}"

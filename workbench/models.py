@@ -141,7 +141,12 @@ def hooked_from_hf(
     return model
 
 
-def _hub_reachable(timeout_s: float = 5.0) -> bool:
+def hub_reachable(timeout_s: float = 5.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (False when ``HF_HUB_OFFLINE`` is set).
+
+    Checked before any download so that a machine without network gets a clear error naming what
+    is missing, not a long retry loop deep inside ``huggingface_hub``.
+    """
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
@@ -193,7 +198,7 @@ def load_model(
         model.cfg.model_name = SHIPPED_MODEL
         return model
     hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
-    if not Path(hf_id).is_dir() and not _is_cached(hf_id) and not _hub_reachable():
+    if not Path(hf_id).is_dir() and not _is_cached(hf_id) and not hub_reachable():
         raise ModelUnavailableError(
             f"model {hf_id!r} is not in the local Hugging Face cache and the hub cannot be reached. "
             f"Download it where there is network (huggingface-cli download {hf_id}; Gemma models "
