@@ -87,3 +87,37 @@ QUESTIONS: tuple[str, ...] = (
     "What are you afraid of?",
     "How should I prepare for a job interview?",
 )
+
+# Topic × request templates widen the corpus far beyond the hand-written questions: the SAE's
+# held-out figures are measured on questions it never saw, so the training text must cover
+# many subjects and registers (explanation, story, opinion, list, verse, code), not 48 prompts.
+TOPICS: tuple[str, ...] = (
+    "volcanoes", "the Roman Empire", "chess", "quantum computers", "jazz music", "honey bees",
+    "the stock market", "climate change", "friendship", "the moon landing", "sourdough bread",
+    "electric cars", "the human heart", "origami", "Shakespeare", "the internet", "dinosaurs",
+    "democracy", "coffee", "sleep", "the Amazon rainforest", "prime numbers", "fire",
+    "the printing press", "penguins", "video games", "the Great Wall of China", "earthquakes",
+    "vaccines", "tea ceremonies", "rainbows", "ancient Egypt", "recycling", "the violin",
+    "black holes", "gardening", "the Olympic Games", "artificial intelligence", "money",
+    "the deep sea", "mountain climbing", "bicycles", "the French language", "libraries",
+    "solar panels", "mushrooms", "the Renaissance", "dreams", "trains", "the immune system",
+    "deserts", "photography", "the periodic table", "kindness", "pirates", "robots", "castles",
+    "weather forecasts", "spiders", "the speed of light",
+)
+
+REQUEST_FORMS: tuple[str, ...] = (
+    "Explain {} in simple terms.",
+    "What are common misconceptions about {}?",
+    "Write a very short story involving {}.",
+    "Give me three interesting facts about {}.",
+    "How would you teach a beginner about {}?",
+    "What do you personally think about {}?",
+    "Write a haiku about {}.",
+    "Why should anyone care about {}?",
+)
+
+TEMPLATED_QUESTIONS: tuple[str, ...] = tuple(
+    form.format(topic) for topic in TOPICS for form in REQUEST_FORMS
+)
+
+CORPUS_QUESTIONS: tuple[str, ...] = QUESTIONS + TEMPLATED_QUESTIONS
