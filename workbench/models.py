@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from workbench.copy_free import remove_weight_copies
 from workbench.errors import ModelUnavailableError
 
 SHIPPED_MODEL = "smollm2-135m-instruct"
@@ -138,7 +139,7 @@ def hooked_from_hf(
     model.to(device)
     model.eval()
     model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
-    return model
+    return remove_weight_copies(model)
 
 
 def hub_reachable(timeout_s: float = 5.0) -> bool:
@@ -216,4 +217,4 @@ def load_model(
         token=os.environ.get("HF_TOKEN") or None,
     )
     model.eval()
-    return model
+    return remove_weight_copies(model)
