@@ -88,8 +88,8 @@ def test_comparison_runs_with_control_rows_and_names_a_winner(model, sae, tokens
 
 def test_shipped_sae_meets_its_card_on_held_out_conversations(model, sae):
     """The card's held-out explained variance is reproduced (within 0.05) and mean L0 ≤ 64, on
-    conversations about questions never trained on (the issue's target, EV ≥ 0.8, is not met by
-    the shipped SAE: see its CARD.md)."""
+    conversations about questions never trained on; the card itself claims the issue's targets
+    (EV ≥ 0.8, L0 ≤ 64)."""
     import json
 
     from sae_analysis.contexts import token_activations
@@ -97,8 +97,9 @@ def test_shipped_sae_meets_its_card_on_held_out_conversations(model, sae):
     from sae_analysis.saes import SHIPPED_DIR
 
     card = json.loads((SHIPPED_DIR / "metrics.json").read_text())
+    assert card["explained_variance_heldout"] >= 0.8 and card["mean_l0_heldout"] <= 64
     held = set(card["heldout_questions"])
-    rows = [r for r in corpus_rows(model) if r["question"] in held][:24]
+    rows = [r for r in corpus_rows(model, limit=1200) if r["question"] in held][:24]
     acts = torch.cat([a[1:] for a in token_activations(model, rows, LAYER)])
     with torch.no_grad():
         codes = sae.encode(acts)
