@@ -66,7 +66,10 @@ def extract_means(
             raise InputFormatError(f"sequence {i}: no {select} tokens to average (empty response?)")
         if len(chat) > model.cfg.n_ctx:
             raise InputFormatError(f"sequence {i}: {len(chat)} tokens exceed the context of {model.cfg.n_ctx}")
-    order = sorted(range(len(chats)), key=lambda i: len(chats[i]))
+    # Tokens after the last selected one cannot change it (causal attention), so they are not run:
+    # the template's end-of-turn tokens for responses, the whole reply for prompt selections.
+    ends = [int(mask.nonzero().max()) + 1 for mask in masks]
+    order = sorted(range(len(chats)), key=lambda i: ends[i])
     capture = MeanCapture(layers)
     pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     device = model.cfg.device
@@ -74,9 +77,9 @@ def extract_means(
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     with torch.inference_mode(), apply(model, [*interventions, capture]) as positions:
         for batch in tqdm(batches, desc=f"extract {select} means", disable=not progress, unit="batch"):
-            tokens = pad_right([chats[i].ids for i in batch], pad_id).to(device)
-            capture.mask = pad_right([masks[i].tolist() for i in batch], 0).bool()
-            positions.response_mask = pad_right([chats[i].response_mask().tolist() for i in batch], 0).bool()
+            tokens = pad_right([chats[i].ids[: ends[i]] for i in batch], pad_id).to(device)
+            capture.mask = pad_right([masks[i][: ends[i]].tolist() for i in batch], 0).bool()
+            positions.response_mask = pad_right([chats[i].response_mask()[: ends[i]].tolist() for i in batch], 0).bool()
             model(tokens, stop_at_layer=max(layers) + 1)
             out[batch] = capture.means()
     return out

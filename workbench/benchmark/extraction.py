@@ -1,8 +1,9 @@
 """Figures 1–2: extraction against the bare forward pass and against the persona_vectors reference.
 
-All three run on the same inputs. The bare forward pass gets exactly the padded batches
-:func:`~workbench.extract.extract_means` builds (sorted by length, right-padded), with no hooks,
-under ``inference_mode``, to the logits. The reference is the persona_vectors repository's
+All three run on the same inputs. The bare forward pass runs the whole conversations, batched as
+:func:`~workbench.extract.extract_means` batches them (sorted by length, right-padded), with no hooks,
+under ``inference_mode``, to the logits; extraction itself also stops after each conversation's last
+selected token (the reply's end-of-turn tokens are never run). The reference is the persona_vectors repository's
 ``get_hidden_p_and_r`` reduced to response means: a Hugging Face model in fp32, one sequence at a
 time, ``output_hidden_states=True``, no ``inference_mode``/``no_grad`` (so autograd records the
 graph), every hidden state computed whichever layer is wanted. It runs on a subset of the
@@ -23,7 +24,7 @@ from workbench.extract import extract_means, pad_right
 
 
 def padded_batches(model, chats: Sequence[ChatTokens], batch_size: int) -> list[Int[Tensor, "batch pos"]]:
-    """The token batches ``extract_means`` runs: sorted by length, right-padded."""
+    """The whole conversations in ``extract_means``' batches: sorted by length, right-padded."""
     pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(chats)), key=lambda i: len(chats[i]))
     return [
