@@ -43,12 +43,13 @@ def bare_forward(model, batches: Sequence[Tensor]) -> None:
 def reference_means(hf_model, chats: Sequence[ChatTokens]) -> Float[Tensor, "n layer d_model"]:
     """persona_vectors' way: one sequence at a time, all hidden states, autograd on.
 
-    Row ``L`` of the result is our layer ``L`` (HF ``hidden_states[L + 1]``).
+    As there, each sequence is the chat-formatted prompt followed by the reply's text, with no
+    end-of-turn tokens after it. Row ``L`` of the result is our layer ``L`` (HF ``hidden_states[L + 1]``).
     """
     out = []
     for chat in chats:
         (start, end), = chat.assistant_spans
-        outputs = hf_model(torch.tensor([chat.ids]), output_hidden_states=True)
+        outputs = hf_model(torch.tensor([chat.ids[:end]]), output_hidden_states=True)
         out.append(torch.stack([h[0, start:end].mean(dim=0).detach().cpu() for h in outputs.hidden_states[1:]]))
         del outputs
     return torch.stack(out)
