@@ -87,17 +87,30 @@ def _check(vector: Tensor, W_dec: Tensor) -> None:
 
 
 _DICTIONARY_CACHE: dict[tuple, dict] = {}
+_CACHED_DICTIONARIES = 8  # norms + baseline of a 131072-row dictionary: about 1 MB each
 
 
 def _dictionary_key(W_dec: Tensor) -> tuple:
-    """Identity of a dictionary's storage and contents version (in-place edits invalidate it)."""
-    return (W_dec.data_ptr(), tuple(W_dec.shape), tuple(W_dec.stride()), W_dec._version, str(W_dec.dtype))
+    """Identity of a dictionary: storage, contents version (in-place edits invalidate it) and the
+    sums of 64 spread-out rows. The row sums matter: a freed dictionary's memory is often reused by
+    the next one of the same shape, with the same pointer and a fresh version counter."""
+    sample = W_dec[:: max(1, len(W_dec) // 64)].float().sum(dim=-1)
+    return (W_dec.data_ptr(), tuple(W_dec.shape), tuple(W_dec.stride()), W_dec._version, str(W_dec.dtype),
+            tuple(sample.tolist()))
+
+
+def _cache_entry(W_dec: Tensor) -> dict:
+    """This dictionary's cached values; the oldest dictionaries are forgotten beyond a few."""
+    key = _dictionary_key(W_dec)
+    if key not in _DICTIONARY_CACHE and len(_DICTIONARY_CACHE) >= _CACHED_DICTIONARIES:
+        del _DICTIONARY_CACHE[next(iter(_DICTIONARY_CACHE))]
+    return _DICTIONARY_CACHE.setdefault(key, {})
 
 
 @torch.no_grad()
 def row_norms(W_dec: Float[Tensor, "d_sae d_in"], chunk: int = 16384) -> Float[Tensor, " d_sae"]:
     """Decoder row norms, computed once per dictionary (one pass over 2.4 GB costs ~0.5 s)."""
-    entry = _DICTIONARY_CACHE.setdefault(_dictionary_key(W_dec), {})
+    entry = _cache_entry(W_dec)
     if "norms" not in entry:
         entry["norms"] = torch.cat([W_dec[i:i + chunk].float().norm(dim=-1) for i in range(0, len(W_dec), chunk)])
     return entry["norms"]
@@ -133,7 +146,7 @@ def chance_baseline(W_dec: Float[Tensor, "d_sae d_in"], draws: int = 100, seed: 
 
     It depends on the dictionary only, so it is computed once per (dictionary, draws, seed).
     """
-    entry = _DICTIONARY_CACHE.setdefault(_dictionary_key(W_dec), {})
+    entry = _cache_entry(W_dec)
     if ("baseline", draws, seed) not in entry:
         gen = torch.Generator().manual_seed(seed)
         randoms = torch.randn(draws, W_dec.shape[1], generator=gen)

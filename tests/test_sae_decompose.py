@@ -50,6 +50,18 @@ def test_cosines_equal_the_definition(dictionary):
     assert pos[0].index == int(expected.argmax()) and neg[0].index == int(expected.argmin())
 
 
+def test_cached_row_norms_follow_a_new_dictionary_at_the_same_address():
+    """A freed dictionary's memory is often reused by the next one of the same shape, with the same
+    pointer, strides and version counter; the per-dictionary cache must not serve its stale norms.
+    (``.data.copy_`` rewrites the contents without bumping the version: the same situation, forced.)"""
+    W = torch.randn(4096, 128, generator=torch.Generator().manual_seed(2))
+    v = torch.randn(128)
+    decoder_cosines(v, W)
+    W.data.copy_(3 * torch.randn(4096, 128, generator=torch.Generator().manual_seed(3)))
+    expected = torch.nn.functional.cosine_similarity(W, v[None], dim=1)
+    assert torch.allclose(decoder_cosines(v, W), expected, atol=1e-5)
+
+
 def test_reconstruction_curve_is_least_squares_share(dictionary):
     v = torch.randn(256)
     order = [3, 9, 27, 81]
