@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from workbench.errors import InputFormatError
 from workbench.extract import pad_right
@@ -41,7 +42,7 @@ def load_corpus(path: str | Path) -> list[dict]:
 
 @torch.no_grad()
 def token_activations(
-    model, rows: Sequence[dict], layer: int, batch_size: int = 16
+    model, rows: Sequence[dict], layer: int, batch_size: int = 16, progress: bool = False
 ) -> list[Float[Tensor, "pos d_model"]]:
     """Residual stream at ``layer`` for every token of every row (right-padded batches, no mask
     needed in a causal model)."""
@@ -49,9 +50,9 @@ def token_activations(
     pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     out: list[Tensor | None] = [None] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["ids"]))
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     with torch.inference_mode(), apply(model, [capture]):
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+        for batch in tqdm(batches, desc=f"layer {layer} activations", unit="batch", disable=not progress):
             model(pad_right([rows[i]["ids"] for i in batch], pad_id).to(model.cfg.device), stop_at_layer=layer + 1)
             for j, i in enumerate(batch):
                 out[i] = capture.values[layer][j, : len(rows[i]["ids"])]

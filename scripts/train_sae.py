@@ -79,15 +79,9 @@ def build_corpus(model, n_answered: int, max_new_tokens: int, seed: int, n_rerea
 
 
 def collect_activations(model, rows: list[dict], batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Layer-18 activations and token ids of every token with a new prefix (first token dropped).
-
-    Right-padded batches need no attention mask in a causal model (real tokens never see the
-    pads after them), so one batched pass equals per-conversation passes.
-    """
-    from tqdm.auto import tqdm
-
-    from workbench.extract import pad_right
-    from workbench.hooks import TokenCapture, apply
+    """Layer-18 activations and token ids of every token with a new prefix (first token dropped),
+    in order of conversation length (the order the shipped SAE's training data was shuffled from)."""
+    from sae_analysis.contexts import token_activations
 
     seen: set[int] = set()
     keeps = []
@@ -100,17 +94,9 @@ def collect_activations(model, rows: list[dict], batch_size: int = 16) -> tuple[
             seen.add(prefix)
         keeps.append(keep)
     order = sorted((i for i in range(len(rows)) if keeps[i]), key=lambda i: len(rows[i]["ids"]))
-    acts, ids = [], []
-    capture = TokenCapture((LAYER,))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    with torch.inference_mode(), apply(model, [capture]):
-        for batch in tqdm(batches, desc="activations", unit="batch"):
-            tokens = pad_right([rows[i]["ids"] for i in batch], 0)
-            model(tokens, stop_at_layer=LAYER + 1)
-            for j, i in enumerate(batch):
-                acts.append(capture.values[LAYER][j, keeps[i]])
-                ids.append(tokens[j, keeps[i]])
-    return torch.cat(acts), torch.cat(ids)
+    acts = token_activations(model, [rows[i] for i in order], LAYER, batch_size, progress=True)
+    return (torch.cat([a[keeps[i]] for a, i in zip(acts, order)]),
+            torch.cat([torch.tensor(rows[i]["ids"])[keeps[i]] for i in order]))
 
 
 def write_cached_dataset(acts: torch.Tensor, ids: torch.Tensor, path: Path, seed: int) -> int:
@@ -255,6 +241,7 @@ def main() -> None:
     parser.add_argument("--reuse-corpus", action="store_true", help="reuse OUT/corpus.jsonl")
     args = parser.parse_args()
 
+    from sae_analysis.contexts import load_corpus
     from workbench.models import load_model
 
     torch.manual_seed(args.seed)
@@ -266,7 +253,7 @@ def main() -> None:
     metrics_file = args.out / "metrics.json"
     prior = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
     if args.reuse_corpus and corpus_file.exists():
-        rows = [json.loads(line) for line in corpus_file.read_text().splitlines()]
+        rows = load_corpus(corpus_file)
     else:
         rows = build_corpus(model, args.answered, args.max_new_tokens, args.seed, args.reread,
                             args.prompt_only)
