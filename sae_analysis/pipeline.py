@@ -102,7 +102,7 @@ def run_decompose(
               f"Decomposition took {result.seconds:.2f} s.")
     report.section("Decoder cosine: top features").table(_feature_rows(result.top_positive, spec), "most positive") \
         .table(_feature_rows(result.top_negative, spec), "most negative")
-    _reconstruction_figure(report.section("Reconstruction from top-k decoder directions"), result.reconstruction)
+    _reconstruction_section(report.section("Reconstruction from top-k decoder directions"), result.reconstruction)
     model_name = model_name or default_model_name(spec)
     if model is not None or (model_name is not None and (spec.source != "registry" or corpus is not None)):
         if model is None:
@@ -144,14 +144,22 @@ def run_decompose(
     return summary
 
 
-def _reconstruction_figure(section, curve: Sequence[float]) -> None:
+def reconstruction_figure(curves: dict[str, Sequence[float]]):
+    """Share of each vector's ‖v‖² explained by its top-k decoder directions, one line per vector."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Scatter(x=list(range(1, len(curve) + 1)), y=list(curve), mode="lines+markers"))
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=list(range(1, len(curve) + 1)), y=list(curve), name=name,
+                                 mode="lines+markers" if len(curves) == 1 else "lines"))
     fig.update_layout(xaxis_title="k (top features by |cos|)", yaxis_title="share of ‖v‖² explained",
                       height=320, margin=dict(t=20, b=40))
+    return fig
+
+
+def _reconstruction_section(section, curve: Sequence[float]) -> None:
     section.text(f"k=1: {curve[0]:.3f}, k=5: {curve[min(4, len(curve) - 1)]:.3f}, k={len(curve)}: {curve[-1]:.3f}")
-    section.plotly(fig)
+    section.plotly(reconstruction_figure({"vector": curve}))
 
 
 def run_compare(

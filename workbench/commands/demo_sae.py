@@ -24,17 +24,15 @@ def _vectors(out: Path) -> dict[str, Path]:
 
 
 def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, Any]:
-    import plotly.graph_objects as go
-
     from sae_analysis.feature_steering import ComparisonConfig
-    from sae_analysis.pipeline import run_compare, run_decompose
+    from sae_analysis.pipeline import reconstruction_figure, run_compare, run_decompose
     from vectors.trait_data import load_trait
     from workbench.generate import Sampling
 
     section = report.section("SAE decomposition and feature-level steering")
-    decompositions, rows = {}, []
-    curves = go.Figure()
-    for name, path in _vectors(out).items():
+    decompositions, rows, curves = {}, [], {}
+    vectors = _vectors(out)
+    for name, path in vectors.items():
         summary = run_decompose(path, SAE, out / "sae" / name, model=model, corpus_limit=30 if quick else 120,
                                 progress=False)
         result = summary["decomposition"]
@@ -46,18 +44,15 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
         rows.append({"vector": name, "layer": summary["layer"], "best |cos|": result["max_abs_cos"],
                      "chance p99": result["baseline"]["p99_max_abs_cos"], "above chance": result["beats_chance_p99"],
                      "top features": ", ".join(str(h["index"]) for h in result["top_positive"][:5])})
-        curves.add_trace(go.Scatter(y=result["reconstruction"], x=list(range(1, len(result["reconstruction"]) + 1)),
-                                    name=name, mode="lines"))
+        curves[name] = result["reconstruction"]
     section.text(f"SAE: the project's SAE for SmolLM2 at layer 18 ({SAE}). Decoder cosine of each vector "
                  "against every feature, with the 99th percentile of the best |cos| of random directions as chance.")
     section.table(rows, "decoder-cosine decomposition")
-    curves.update_layout(xaxis_title="k (top features by |cos|)", yaxis_title="share of ‖v‖² explained",
-                         height=320, margin=dict(t=20, b=40))
-    section.plotly(curves)
+    section.plotly(reconstruction_figure(curves))
     for name in decompositions:
         section.link(f"sae/{name}/report.html", f"{name}: features, attribution, max-activating contexts")
     comparison = None
-    trait_path = _vectors(out).get(COMPARE_TRAIT)
+    trait_path = vectors.get(COMPARE_TRAIT)
     if trait_path is not None:
         examples = load_trait(COMPARE_TRAIT).heldout[: 2 if quick else 4]
         config = ComparisonConfig(ks=(1, 5, 20), coefficients=(0.1,) if quick else (-0.1, 0.05, 0.1),
@@ -67,7 +62,7 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
         comparison = summary["summary"]
         table = [{k: v for k, v in r.items() if k not in ("features",)} for r in summary["rows"]]
         section.text(f"Feature-level against whole-vector steering of the {COMPARE_TRAIT} vector at matched norm "
-                     "(coefficients × mean activation norm), with 3 random directions of the same norm as control; "
+                     f"(coefficients × mean activation norm), with {config.n_random} random directions of the same norm as control; "
                      "trait metric = held-out log-likelihood difference per token, mean with 95% interval.")
         section.table(table, "steering comparison")
         section.link(f"sae/compare_{COMPARE_TRAIT}/report.html", "comparison details and chart")
