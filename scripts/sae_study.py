@@ -45,7 +45,7 @@ def corpus_vectors(model, out: Path) -> dict[str, Path]:
 
 def instruction_vector(model, trait: str, out: Path, n_questions: int = 4) -> Path:
     """mean(prompt tokens | positive instruction) − mean(prompt tokens | negative instruction)."""
-    from vectors.trait_data import load_trait
+    from vectors.traits.data import load_trait
     from workbench.artifacts import LayerVectors
     from workbench.chat import ChatTokens, format_prompt, messages
     from workbench.extract import extract_means
@@ -73,7 +73,7 @@ def main() -> None:
 
     from sae_analysis.feature_steering import ComparisonConfig
     from sae_analysis.pipeline import run_compare, run_decompose
-    from vectors.trait_data import load_trait
+    from vectors.traits.data import load_trait
     from workbench.generate import Sampling
     from workbench.models import load_model
 

@@ -7,11 +7,11 @@ import torch
 
 from workbench.cli import main
 from workbench.errors import InputFormatError, ShapeError
-from vectors.axis_released import (
+from vectors.axis.released import (
     load_capping_config, load_released_vector_folder, load_released_vectors, similarity_to_axis,
 )
-from vectors.axis_report import sorted_similarity_figure
-from vectors.personas import (
+from vectors.axis.report import sorted_similarity_figure
+from vectors.axis.personas import (
     GROUPS, fill_model_name, load_personas, load_questions, select_questions,
 )
 

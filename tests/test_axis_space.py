@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from workbench.errors import InputFormatError, ShapeError
-from vectors import persona_space as space
+from vectors.axis import space
 
 
 def test_axis_is_difference_of_group_means():

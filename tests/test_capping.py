@@ -8,11 +8,11 @@ from workbench.cli import main
 from workbench.errors import InputFormatError, LayerError
 from workbench.generate import Sampling
 from workbench.report import Report
-from vectors.capping import CappingConfig, calibrate
-from vectors.drift import add_replay_views
-from vectors.projection import project_chat, project_chats
-from vectors.replay import Condition, replay_and_measure
-from vectors.transcripts import Transcript
+from vectors.drift.capping import CappingConfig, calibrate
+from vectors.drift.views import add_replay_views
+from vectors.drift.projection import project_chat, project_chats
+from vectors.drift.replay import Condition, replay_and_measure
+from vectors.drift.transcripts import Transcript
 
 LAYERS = (10, 12)
 DEFAULTS = ["Sure. Water boils at 100 degrees Celsius at sea level.", "Here are three tips: sleep, eat well, exercise.",

@@ -10,9 +10,9 @@ from workbench.chat import format_conversation
 from workbench.cli import main
 from workbench.errors import LayerError
 from workbench.hooks import TokenCapture, apply
-from vectors.drift import write_drift
-from vectors.projection import in_band_share, project_chat, response_quantiles
-from vectors.transcripts import Transcript
+from vectors.drift.views import write_drift
+from vectors.drift.projection import in_band_share, project_chat, response_quantiles
+from vectors.drift.transcripts import Transcript
 
 HOSTILE = "<script>alert(1)</script>"
 CONVERSATION = (

@@ -153,8 +153,8 @@ def test_hostile_transcript_in_the_drift_page(model, tmp_path):
 
     import torch
 
-    from vectors.drift import write_drift
-    from vectors.transcripts import load_transcript
+    from vectors.drift.views import write_drift
+    from vectors.drift.transcripts import load_transcript
     from workbench.artifacts import LayerVectors
 
     from browser import console_errors, open_page

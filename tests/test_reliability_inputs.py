@@ -32,15 +32,15 @@ from workbench.errors import InputFormatError, LayerError, ShapeError, Workbench
 from workbench.judge import check_template, parse_role_score, score_from_logprobs
 from workbench.layers import check_layer, from_hidden_states_index
 
-from vectors.axis_released import load_capping_config, load_released_vectors
-from vectors.capping import CappingConfig
-from vectors.personas import (
+from vectors.axis.released import load_capping_config, load_released_vectors
+from vectors.drift.capping import CappingConfig
+from vectors.axis.personas import (
     load_assistant_axis_questions, load_assistant_axis_roles, load_persona_file, load_question_file,
 )
-from vectors.trait_data import BUILTIN_DIR as BUILTIN_TRAITS
-from vectors.trait_data import load_trait_files, parse_heldout, parse_trait_file
-from vectors.trait_vectors import import_persona_vectors_pt
-from vectors.transcripts import load_transcripts
+from vectors.traits.data import BUILTIN_DIR as BUILTIN_TRAITS
+from vectors.traits.data import load_trait_files, parse_heldout, parse_trait_file
+from vectors.traits.extraction import import_persona_vectors_pt
+from vectors.drift.transcripts import load_transcripts
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 N_LAYERS, D_MODEL = 30, 576  # the shipped model's shape, which the corpus vectors are checked against

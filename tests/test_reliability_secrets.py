@@ -116,8 +116,8 @@ def test_sentinel_key_in_no_cache_artifact_report_log_or_output(tmp_path, monkey
 def test_sentinel_key_absent_after_the_axis_pipeline_over_the_api(model, tmp_path, monkeypatch, capfd, debug_log,
                                                                    record_property):
     """The Assistant Axis pipeline with API generation and an API judge, as ``workbench axis --api``."""
-    from vectors.axis import AxisConfig, run_axis
-    from vectors.axis_report import add_axis_sections
+    from vectors.axis.pipeline import AxisConfig, run_axis
+    from vectors.axis.report import add_axis_sections
     from workbench.generate import Sampling
 
     monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)

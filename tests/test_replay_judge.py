@@ -2,8 +2,8 @@ from openai_server import FakeOpenAI
 
 from workbench.api import ApiConfig, ChatClient
 from workbench.cache import JsonlCache
-from vectors.replay import judge_in_role
-from vectors.transcripts import load_transcript, shipped_transcript_path
+from vectors.drift.replay import judge_in_role
+from vectors.drift.transcripts import load_transcript, shipped_transcript_path
 
 
 def _judge(request):

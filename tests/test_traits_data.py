@@ -7,10 +7,10 @@ import pytest
 from openai_server import FakeOpenAI, Faults
 from workbench.api import ApiConfig, ChatClient
 from workbench.errors import InputFormatError
-from vectors.trait_data import BUILTIN_TRAITS, load_trait, save_trait
-from vectors.trait_generate import generate_trait
-from vectors.trait_monitor import load_screen_data, pearson_r
-from vectors.trait_responses import PromptTemplates, contrastive_pairs, plan_items
+from vectors.traits.data import BUILTIN_TRAITS, load_trait, save_trait
+from vectors.traits.authoring import generate_trait
+from vectors.traits.monitor import load_screen_data, pearson_r
+from vectors.traits.responses import PromptTemplates, contrastive_pairs, plan_items
 
 PAIRS = [{"pos": f"be it {i}", "neg": f"avoid it {i}"} for i in range(5)]
 EVAL = "Score {question} / {answer}: 0-100 or REFUSAL."
@@ -112,7 +112,7 @@ def test_pearson_and_screen_data_errors(tmp_path):
 
 def test_judge_scores_are_cached_and_drive_the_filter(tmp_path):
     from workbench.cache import JsonlCache
-    from vectors.trait_responses import judge_records
+    from vectors.traits.responses import judge_records
 
     trait = load_trait("evil")
     items = plan_items(trait, "extract", n_questions=2, all_instructions=False)

@@ -11,7 +11,7 @@ from test_traits_data import _generated_answer, _write_pv
 from workbench.artifacts import LayerVectors
 from workbench.cli import main
 from workbench.errors import InputFormatError, ShapeError
-from vectors.trait_vectors import import_persona_vectors_pt
+from vectors.traits.extraction import import_persona_vectors_pt
 
 TINY = ["--questions", "2", "--eval-questions", "3", "--one-instruction", "--max-new-tokens", "8", "--examples", "2",
         "--coherence-questions", "2", "--steer-max-new-tokens", "6", "--layers", "12",
@@ -97,7 +97,7 @@ def test_screen_cli_flags_trait_data(shipped, tmp_path):
 
 
 def test_generate_cli_writes_a_loadable_trait(tmp_path, capsys):
-    from vectors.trait_data import load_trait
+    from vectors.traits.data import load_trait
 
     with FakeOpenAI(answer=lambda r: _generated_answer()) as server:
         assert main(["traits", "generate", "grumpy", "--description", "complains", "--api", server.base_url,

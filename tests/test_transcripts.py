@@ -3,7 +3,7 @@ import json
 import pytest
 
 from workbench.errors import InputFormatError
-from vectors.transcripts import load_transcript, load_transcripts, shipped_transcript_path
+from vectors.drift.transcripts import load_transcript, load_transcripts, shipped_transcript_path
 
 MESSAGES = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
             {"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "An assistant."}]

@@ -7,7 +7,7 @@ increase over it is the workload's own memory.
 
 Tasks: ``extract`` (response means at all layers of the chats in INPUT_FILE, once) and
 ``project`` (per-token projection of the conversation in INPUT_FILE at one layer, REPEATS times,
-through ``vectors.projection``: imported lazily, the benchmark being application layer).
+through ``vectors.drift.projection``: imported lazily, the benchmark being application layer).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def extract_task(model, chats) -> list[dict]:
 
 def project_task(model, payload: dict, repeats: int) -> list[dict]:
     from workbench.artifacts import LayerVectors
-    from vectors.projection import project_chat
+    from vectors.drift.projection import project_chat
 
     vectors = LayerVectors(torch.randn(model.cfg.n_layers, model.cfg.d_model,
                                        generator=torch.Generator().manual_seed(0)))

@@ -39,7 +39,7 @@ def measure_projection(model_file: Path, chat: ChatTokens, layer: int, chunk_siz
     result = run_child("project", model_file, {"chat": chat, "layer": layer, "chunk_size": chunk_size}, repeats)
     runs = result["runs"]
     return {
-        "implementation": "vectors.projection.project_chat (KV-cache chunks, stop_at_layer)",
+        "implementation": "vectors.drift.projection.project_chat (KV-cache chunks, stop_at_layer)",
         "tokens": len(chat),
         "layer": layer,
         "chunk_size": chunk_size,

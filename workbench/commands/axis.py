@@ -1,4 +1,4 @@
-"""``workbench axis``: persona space and the Assistant Axis for one model (see :mod:`vectors.axis`).
+"""``workbench axis``: persona space and the Assistant Axis for one model (see :mod:`vectors.axis.pipeline`).
 
 Writes ``DIR/summary.json``, ``DIR/report.html``, the axis and persona vectors under
 ``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes.
@@ -42,8 +42,8 @@ def run(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
-    from vectors.axis import AxisConfig, run_axis
-    from vectors.axis_report import add_axis_sections
+    from vectors.axis.pipeline import AxisConfig, run_axis
+    from vectors.axis.report import add_axis_sections
 
     config = AxisConfig(
         personas=args.personas, questions=args.questions, n_roles=args.n_personas, n_extraction=args.n_extraction,

@@ -20,8 +20,8 @@ def run(args) -> int:
     from workbench.artifacts import atomic_write_text
     from workbench.report import Report
 
-    from vectors.axis_released import load_any_vectors, load_released_vector_folder, similarity_to_axis
-    from vectors.axis_report import sorted_similarity_figure
+    from vectors.axis.released import load_any_vectors, load_released_vector_folder, similarity_to_axis
+    from vectors.axis.report import sorted_similarity_figure
 
     axis = load_any_vectors(args.axis)
     vectors = load_released_vector_folder(args.vectors, axis.n_layers, axis.d_model)

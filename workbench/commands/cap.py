@@ -55,7 +55,7 @@ def register(subparsers) -> None:
 def _questions(path: Path | None) -> list[str]:
     import json
 
-    from vectors.capping import calibration_questions
+    from vectors.drift.capping import calibration_questions
 
     if path is None:
         return calibration_questions()
@@ -74,7 +74,7 @@ def run_calibrate(args) -> int:
     from workbench.generate import Sampling
     from workbench.models import load_model
 
-    from vectors.capping import calibrate, default_assistant_chats
+    from vectors.drift.capping import calibrate, default_assistant_chats
 
     questions = _questions(args.questions)
     vectors = LayerVectors.load(args.vector)  # fail on a bad file before the slow model load
@@ -96,7 +96,7 @@ def run_generate(args) -> int:
     from workbench.generate import Sampling, generate_responses
     from workbench.models import load_model
 
-    from vectors.capping import CappingConfig
+    from vectors.drift.capping import CappingConfig
 
     config = CappingConfig.load(args.config)
     cap = config.intervention(args.percentile, args.mode, args.layers)

@@ -34,7 +34,7 @@ def run(args) -> int:
     from workbench.generate import Sampling
 
     if args.heldout is not None:
-        from vectors.trait_data import parse_heldout
+        from vectors.traits.data import parse_heldout
         from workbench.errors import InputFormatError
 
         try:
@@ -43,7 +43,7 @@ def run(args) -> int:
             raise InputFormatError(f"{args.heldout}: cannot read held-out examples ({exc})") from None
         _, examples = parse_heldout(data, str(args.heldout))
     else:
-        from vectors.trait_data import load_trait
+        from vectors.traits.data import load_trait
 
         examples = load_trait(args.trait).heldout
     config = ComparisonConfig(tuple(args.ks), tuple(args.coefficients), tuple(args.clamp_multiples), args.n_random,

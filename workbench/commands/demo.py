@@ -31,9 +31,9 @@ def register(subparsers) -> None:
 
 def _stages():
     """(title, runner(model, out, report, quick) -> summary fragment); imported lazily."""
-    from vectors.axis import run_demo_stage as axis_stage
-    from vectors.drift import run_demo_stage as drift_stage
-    from vectors.traits import run_demo_stage as trait_stage
+    from vectors.axis.pipeline import run_demo_stage as axis_stage
+    from vectors.drift.views import run_demo_stage as drift_stage
+    from vectors.traits.pipeline import run_demo_stage as trait_stage
     from workbench.commands.demo_sae import run_demo_stage as sae_stage
 
     return [

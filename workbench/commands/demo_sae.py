@@ -16,7 +16,7 @@ COMPARE_TRAIT = "pirate"  # the trait the small model expresses: the comparison 
 
 
 def _vectors(out: Path) -> dict[str, Path]:
-    from vectors.traits import DEMO_TRAITS
+    from vectors.traits.pipeline import DEMO_TRAITS
 
     found = {"assistant_axis": out / "artifacts" / "assistant_axis.safetensors"}
     found |= {t: out / "artifacts" / f"trait_{t}_response.safetensors" for t in DEMO_TRAITS}
@@ -26,7 +26,7 @@ def _vectors(out: Path) -> dict[str, Path]:
 def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, Any]:
     from sae_analysis.feature_steering import ComparisonConfig
     from sae_analysis.pipeline import reconstruction_figure, run_compare, run_decompose
-    from vectors.trait_data import load_trait
+    from vectors.traits.data import load_trait
     from workbench.generate import Sampling
 
     section = report.section("SAE decomposition and feature-level steering")

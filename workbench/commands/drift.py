@@ -45,14 +45,14 @@ def run(args) -> int:
     from workbench.cache import JsonlCache
     from workbench.models import load_model
 
-    from vectors.axis import default_layer
+    from vectors.axis.pipeline import default_layer
     from workbench.generate import Sampling
 
-    from vectors.capping import CappingConfig
-    from vectors.drift import calibrated_band, write_drift
-    from vectors.replay import Condition, replay_and_measure
-    from vectors.steering import steering, vector_fingerprint
-    from vectors.transcripts import load_transcript
+    from vectors.drift.capping import CappingConfig
+    from vectors.drift.views import calibrated_band, write_drift
+    from vectors.drift.replay import Condition, replay_and_measure
+    from vectors.drift.steering import steering, vector_fingerprint
+    from vectors.drift.transcripts import load_transcript
 
     transcript = load_transcript(args.transcript, args.index)
     config = CappingConfig.load(args.band) if args.band else None
@@ -79,7 +79,7 @@ def run(args) -> int:
     judged = None
     if replays and args.judge:
         from workbench.api import ApiConfig, ChatClient
-        from vectors.replay import judge_in_role
+        from vectors.drift.replay import judge_in_role
 
         client = ChatClient(ApiConfig.from_env(args.judge, args.judge_url))
         judged = judge_in_role(client, transcript, {r.condition: r.conversation for r in replays},

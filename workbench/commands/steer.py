@@ -37,7 +37,7 @@ def run(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
-    from vectors.steering import add_sweep_section, steer_sweep
+    from vectors.drift.steering import add_sweep_section, steer_sweep
 
     vectors = LayerVectors.load(args.vector)  # fail on a bad file before the slow model load
     model = load_model(args.model, device=args.device)

@@ -73,7 +73,7 @@ def load_vector(path: Path, model, trait: str | None = None):
     """A trait vector from our safetensors artifact or a persona_vectors ``.pt`` file."""
     from workbench.artifacts import LayerVectors
 
-    from vectors.trait_vectors import import_persona_vectors_pt
+    from vectors.traits.extraction import import_persona_vectors_pt
 
     if path.suffix == ".pt":
         return import_persona_vectors_pt(str(path), model.cfg.n_layers, model.cfg.d_model, trait)
@@ -100,10 +100,10 @@ def run_pipeline(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
-    from vectors.trait_data import BUILTIN_DIR, load_trait
-    from vectors.trait_responses import PromptTemplates
-    from vectors.trait_steering import SweepConfig
-    from vectors.traits import Clients, TraitConfig, run_traits
+    from vectors.traits.data import BUILTIN_DIR, load_trait
+    from vectors.traits.responses import PromptTemplates
+    from vectors.traits.steering import SweepConfig
+    from vectors.traits.pipeline import Clients, TraitConfig, run_traits
 
     traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
     clients = Clients(
@@ -143,7 +143,7 @@ def run_screen(args) -> int:
     from workbench.models import KNOWN_MODELS, load_model
     from workbench.report import Report
 
-    from vectors.trait_monitor import load_screen_data, screen
+    from vectors.traits.monitor import load_screen_data, screen
 
     conversations = load_screen_data(args.data)
     model = load_model(args.model)
@@ -165,8 +165,8 @@ def run_screen(args) -> int:
 def run_generate(args) -> int:
     from workbench.api import ApiConfig, ChatClient
 
-    from vectors.trait_data import save_trait
-    from vectors.trait_generate import generate_trait
+    from vectors.traits.data import save_trait
+    from vectors.traits.authoring import generate_trait
 
     trait = generate_trait(ChatClient(ApiConfig.from_env(args.api_model, args.api)), args.trait, args.description)
     root = save_trait(trait, args.trait_dir)

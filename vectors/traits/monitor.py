@@ -28,7 +28,7 @@ from workbench.extract import extract_means
 from workbench.generate import Sampling, generate_responses
 from workbench.metrics import response_loglik
 
-from vectors.trait_vectors import record_chats
+from vectors.traits.extraction import record_chats
 
 
 def pearson_r(x: Sequence[float], y: Sequence[float]) -> float:

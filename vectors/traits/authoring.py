@@ -16,7 +16,7 @@ from typing import Any
 from workbench.api import ChatClient, ChatRequest, ChatResult
 from workbench.errors import InputFormatError
 
-from vectors.trait_data import TraitData, parse_heldout, parse_trait_file
+from vectors.traits.data import TraitData, parse_heldout, parse_trait_file
 
 N_PAIRS = 5
 N_QUESTIONS = 40

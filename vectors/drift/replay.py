@@ -25,8 +25,8 @@ from workbench.errors import InputFormatError
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import Intervention
 from workbench.judge import judge_roles, role_judge_prompt
-from vectors.projection import ChatProjection, in_band_share, project_chat
-from vectors.transcripts import Transcript
+from vectors.drift.projection import ChatProjection, in_band_share, project_chat
+from vectors.drift.transcripts import Transcript
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from workbench.chat import messages
 from workbench.generate import Sampling, generate_responses
 from workbench.judge import judge_roles, passing_personas, role_judge_prompt, role_pass_rates
 
-from vectors.personas import Persona, PersonaSet, Question, fill_model_name
+from vectors.axis.personas import Persona, PersonaSet, Question, fill_model_name
 
 
 @dataclass(frozen=True)

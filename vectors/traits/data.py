@@ -24,7 +24,7 @@ from workbench.errors import InputFormatError
 from workbench.judge import check_template
 from workbench.metrics import TraitExample
 
-BUILTIN_DIR = Path(__file__).parent / "data" / "traits"
+BUILTIN_DIR = Path(__file__).parents[1] / "data" / "traits"
 BUILTIN_TRAITS = ("sycophantic", "evil", "hallucinating", "pirate", "poetic")
 # Folder names of the two layouts: ours, then the persona_vectors repository's.
 _LAYOUTS = (("extract", "eval"), ("trait_data_extract", "trait_data_eval"))

@@ -22,7 +22,7 @@ from workbench.chat import messages
 from workbench.generate import Sampling, generate_responses
 from workbench.judge import judge_coherence, judge_trait
 
-from vectors.trait_data import TraitData
+from vectors.traits.data import TraitData
 
 Polarity = Literal["pos", "neg"]
 Split = Literal["extract", "eval"]

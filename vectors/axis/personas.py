@@ -22,7 +22,7 @@ from typing import Any, Literal, Sequence
 
 from workbench.errors import InputFormatError
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).parents[1] / "data"
 BUILTIN_PERSONAS = DATA_DIR / "personas.json"
 BUILTIN_QUESTIONS = DATA_DIR / "questions.json"
 DEFAULT_NAME = "default"

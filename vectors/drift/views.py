@@ -21,11 +21,11 @@ from workbench.cache import JsonlCache
 from workbench.chat import format_conversation
 from workbench.generate import Sampling
 from workbench.report import Report, Section
-from vectors.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
-from vectors.projection import ChatProjection, in_band_share, project_chat
-from vectors.replay import Condition, ReplayResult, replay_and_measure
-from vectors.steering import add_sweep_section, steer_sweep, vector_fingerprint
-from vectors.transcripts import Transcript, load_transcript, shipped_transcript_path
+from vectors.drift.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
+from vectors.drift.projection import ChatProjection, in_band_share, project_chat
+from vectors.drift.replay import Condition, ReplayResult, replay_and_measure
+from vectors.drift.steering import add_sweep_section, steer_sweep, vector_fingerprint
+from vectors.drift.transcripts import Transcript, load_transcript, shipped_transcript_path
 
 Band = tuple[float, float]
 
@@ -144,7 +144,7 @@ def run_demo_stage(
 
     ``axis``: the Assistant Axis (default: the axis stage's, from its caches under ``out_dir``).
     """
-    from vectors.axis import DEMO_CONFIG, default_layer, run_axis
+    from vectors.axis.pipeline import DEMO_CONFIG, default_layer, run_axis
 
     started = time.time()
     out_dir = Path(out_dir)

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from workbench.report import Report
 
-from vectors import persona_space as space
+from vectors.axis import space
 
 GROUP_COLOURS = {"default": "#1f77b4", "assistant-like": "#2ca02c", "mid": "#ff7f0e", "fantastical": "#d62728", "role": "#9467bd"}
 
@@ -81,7 +81,7 @@ def auc_figure(auc_per_layer: Sequence[float], layer: int, by_group: dict[str, S
 
 
 def add_axis_sections(report: Report, result) -> None:
-    """Add the persona-space section of an :class:`vectors.axis.AxisResult` to ``report``."""
+    """Add the persona-space section of an :class:`vectors.axis.pipeline.AxisResult` to ``report``."""
     s = result.summary
     layer = s["layer"]
     at_layer = result.vectors[:, layer]

@@ -32,11 +32,11 @@ from workbench.generate import Sampling
 from workbench.layers import check_layer
 from workbench.models import KNOWN_MODELS
 
-from vectors import persona_space as space
-from vectors.persona_responses import (
+from vectors.axis import space
+from vectors.axis.responses import (
     JudgeFilter, filter_by_judge, generate_api, generate_local, generation_cache, judge_role_responses, plan_items, usable,
 )
-from vectors.personas import PersonaSet, load_personas, load_questions, select_questions
+from vectors.axis.personas import PersonaSet, load_personas, load_questions, select_questions
 
 PAPER_SAMPLING = Sampling(max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
 
@@ -266,7 +266,7 @@ def run_demo_stage(model, out_dir: Path, report, quick: bool = False) -> dict[st
     """The demo's persona-space stage: 12 roles + 4 default prompts, 6 extraction + 3 held-out
     questions, 40 tokens (``quick``: 6 roles, 2 + 1 questions, 12 tokens); adds a report section
     and returns the summary fragment."""
-    from vectors.axis_report import add_axis_sections
+    from vectors.axis.report import add_axis_sections
 
     result = run_axis(model, QUICK_DEMO_CONFIG if quick else DEMO_CONFIG, out_dir)
     add_axis_sections(report, result)

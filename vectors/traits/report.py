@@ -13,7 +13,7 @@ from torch import Tensor
 
 from workbench.report import Report
 
-from vectors.trait_steering import sweep_figure
+from vectors.traits.steering import sweep_figure
 
 
 def _verdict(stats: dict[str, Any]) -> str:

@@ -22,16 +22,16 @@ from workbench.generate import Sampling
 from workbench.metrics import TraitExample
 from workbench.report import Report
 
-from vectors.persona_space import cosine_matrix
-from vectors.trait_data import TraitData, load_trait
-from vectors.trait_monitor import likelihood_trait_scores, monitor
-from vectors.trait_responses import (
+from vectors.axis.space import cosine_matrix
+from vectors.traits.data import TraitData, load_trait
+from vectors.traits.monitor import likelihood_trait_scores, monitor
+from vectors.traits.responses import (
     JudgeFilter, PromptTemplates, contrastive_pairs, generate_api, generate_local, judge_records, plan_items,
     response_cache, usable,
 )
-from vectors.trait_steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
-from vectors.trait_report import add_geometry_section, add_trait_section
-from vectors.trait_vectors import extract_trait_vectors, record_chats
+from vectors.traits.steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
+from vectors.traits.report import add_geometry_section, add_trait_section
+from vectors.traits.extraction import extract_trait_vectors, record_chats
 
 SWEEP_COLUMNS = ("layer", "coefficient", "direction", "trait_metric", "stderr", "perplexity", "repeated_ngram_share", "distinct_2")
 
@@ -197,7 +197,7 @@ def demo_config() -> TraitConfig:
 
 
 def find_assistant_axis(artifacts_dir: Path, n_layers: int, d_model: int) -> tuple[str, LayerVectors] | None:
-    """The Assistant Axis the persona stage (:mod:`vectors.axis`) wrote into the same run, when it
+    """The Assistant Axis the persona stage (:mod:`vectors.axis.pipeline`) wrote into the same run, when it
     covers every layer of this model."""
     path = Path(artifacts_dir) / "assistant_axis.safetensors"
     if not path.is_file():

@@ -30,10 +30,10 @@ from workbench.errors import InputFormatError, LayerError, ShapeError
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import CapProjection, Where
 from workbench.layers import check_layer
-from vectors.projection import project_chats, response_quantiles
+from vectors.drift.projection import project_chats, response_quantiles
 
 DEFAULT_PERCENTILES = (0.01, 0.25, 0.5, 0.75)
-_QUESTIONS = Path(__file__).parent / "data" / "transcripts" / "calibration_questions.json"
+_QUESTIONS = Path(__file__).parents[1] / "data" / "transcripts" / "calibration_questions.json"
 
 
 @dataclass(frozen=True)

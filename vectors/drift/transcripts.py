@@ -145,7 +145,7 @@ def load_transcript(path: str | Path, index: int = 0) -> Transcript:
 
 def shipped_transcript_path(name: str = "mystic_drift.json") -> Path:
     """A transcript shipped in ``vectors/data/transcripts`` (the drifting conversation by default)."""
-    path = Path(__file__).parent / "data" / "transcripts" / name
+    path = Path(__file__).parents[1] / "data" / "transcripts" / name
     if not path.is_file():
         raise InputFormatError(f"{path}: no shipped transcript named {name!r}")
     return path
