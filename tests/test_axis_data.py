@@ -65,6 +65,8 @@ def test_import_assistant_axis_format(tmp_path):
     ({"instruction": [{"neg": "x"}]}, "pirate.json: field 'instruction' item 0"),
     ({"instruction": [{"pos": "x"}], "eval_prompt": 3}, "pirate.json: field 'eval_prompt'"),
     ({"instruction": [{"pos": "x"}], "questions": [1]}, "pirate.json: field 'questions' item 0"),
+    ({"instruction": [{"pos": "x"}], "eval_prompt": "Rate {answer} 0-3."}, "pirate.json field 'eval_prompt': placeholders"),
+    ({"instruction": [{"pos": "x"}], "eval_prompt": "Rate {question} 0-3."}, "pirate.json field 'eval_prompt': placeholders"),
 ])
 def test_bad_role_files_name_file_and_field(tmp_path, content, message):
     (tmp_path / "pirate.json").write_text(json.dumps(content))

@@ -128,13 +128,53 @@ class RoleScore:
         return asdict(self)
 
 
-_ROLE_SCORE = re.compile(r"(?<![\d.])([0-3])(?!\.?\d)")
+# A number the judge clearly gives as its score: the whole answer ("3", "**2**", "3/3"), the only
+# number of a short answer ("I think 2"), or a number in a score phrase ("Score: 3", "I'd rate it
+# 2", "I give it a 1 out of 3"). A number inside a word or hash ("5e2de22e"), a decimal, a range
+# ("0-3", "between 0 and 3") or a list never counts.
+_NUMBER = r"(?P<n>\d{1,3})(?:\s*(?:/|out of)\s*(?P<d>\d{1,3}))?"
+_WHOLE = re.compile(rf"{_NUMBER}\s*[.!]?")
+_PHRASE = re.compile(
+    r"(?:\bscores?\b|\brating\b|\bgrade\b|\brate\s+(?:it|this|that|the\s+response|this\s+response)(?:\s+(?:as|at))?"
+    r"|\bgive\s+(?:it|this|that|the\s+response|this\s+response))"
+    rf"\s*(?:is|of|:|=|-)?\s*(?:an?\s+)?(?<![\w.]){_NUMBER}(?![\w]|\.\d|\s*(?:-|–|to)\s*\d)",
+    re.IGNORECASE,
+)
+_ANY_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_STANDALONE = re.compile(r"(?<![\w.,/-])(?P<n>\d{1,3})(?P<d>)(?![\w/]|[.,]\d|\s*(?:-|–)\s*\d)")
+SHORT_ANSWER_WORDS = 6
 
 
-def parse_role_score(text: str) -> int | None:
-    """The 0–3 score in a judge's answer: the first standalone digit 0–3, else None."""
-    match = _ROLE_SCORE.search(text.strip())
-    return int(match.group(1)) if match else None
+def parse_score(text: str | None, high: int) -> int | None:
+    """The integer score 0–``high`` a judge's answer states, else None.
+
+    Accepted: the whole answer is the number (markdown emphasis, a trailing period and ``n/high``
+    allowed), every score phrase in it names the same number (``Score: 3``, ``I'd rate it 2``), or
+    an answer of at most ``SHORT_ANSWER_WORDS`` words holds exactly one number, standing alone.
+    Anything else — prose, refusals, hashes with digits, ranges, lists, two different scores, a
+    number out of range or over another denominator — is unparseable: a rambling judge must never
+    turn into a score.
+    """
+    if not text:
+        return None
+    clean = text.strip().strip("*_`\"' ").strip()
+    found = []
+    whole = _WHOLE.fullmatch(clean)
+    matches = [whole] if whole else list(_PHRASE.finditer(clean))
+    if not matches and len(clean.split()) <= SHORT_ANSWER_WORDS and len(_ANY_NUMBER.findall(clean)) == 1:
+        matches = list(_STANDALONE.finditer(clean))
+    for match in matches:
+        if match.group("d") and int(match.group("d")) != high:
+            return None
+        found.append(int(match.group("n")))
+    if len(set(found)) != 1 or not 0 <= found[0] <= high:
+        return None
+    return found[0]
+
+
+def parse_role_score(text: str | None) -> int | None:
+    """The 0–3 role-play score a judge's answer states (see :func:`parse_score`), else None."""
+    return parse_score(text, 3)
 
 
 def judge_roles(

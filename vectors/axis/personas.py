@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from workbench.errors import InputFormatError
+from workbench.judge import check_template
 
 DATA_DIR = Path(__file__).parents[1] / "data"
 BUILTIN_PERSONAS = DATA_DIR / "personas.json"
@@ -118,6 +119,16 @@ def _object(value: Any, source: str) -> dict:
 # ----------------------------------------------------------------------------------- built-in format
 
 
+def _eval_prompt(value, source: str) -> str | None:
+    """A role's judge template, checked at load (before any generation) for exactly the
+    ``{question}`` and ``{answer}`` fields the judge fills in."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputFormatError(f"{source}: field 'eval_prompt' must be a string")
+    return check_template(value, f"{source} field 'eval_prompt'")
+
+
 def load_persona_file(path: str | Path = BUILTIN_PERSONAS) -> PersonaSet:
     """Personas in the workbench's JSON format (the built-in file by default)."""
     path = Path(path)
@@ -131,9 +142,7 @@ def load_persona_file(path: str | Path = BUILTIN_PERSONAS) -> PersonaSet:
         group = entry.get("group", "role")
         if not isinstance(group, str):
             raise InputFormatError(f"{source}: field 'group' must be a string")
-        eval_prompt = entry.get("eval_prompt")
-        if eval_prompt is not None and not isinstance(eval_prompt, str):
-            raise InputFormatError(f"{source}: field 'eval_prompt' must be a string")
+        eval_prompt = _eval_prompt(entry.get("eval_prompt"), source)
         roles.append(Persona(name, _string_list(entry.get("prompts"), source, "prompts"), group, eval_prompt))
     if not roles:
         raise InputFormatError(f"{path}: field 'roles' is empty")
@@ -211,13 +220,11 @@ def load_assistant_axis_roles(path: str | Path) -> PersonaSet:
         if file.stem == DEFAULT_NAME:
             default_prompts = prompts
             continue
-        eval_prompt = data.get("eval_prompt")
-        if eval_prompt is not None and not isinstance(eval_prompt, str):
-            raise InputFormatError(f"{file}: field 'eval_prompt' must be a string")
+        eval_prompt = _eval_prompt(data.get("eval_prompt") or None, str(file))
         questions = data.get("questions")
         if questions is not None:
             _string_list(questions, str(file), "questions")
-        roles.append(Persona(file.stem, prompts, "role", eval_prompt or None))
+        roles.append(Persona(file.stem, prompts, "role", eval_prompt))
     if not roles:
         raise InputFormatError(f"{folder}: only default.json found; no roles to contrast with it")
     if default_prompts is None:
