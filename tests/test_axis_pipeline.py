@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 import vectors.axis.pipeline as axis_module
-import vectors.axis.responses as responses_module
+import workbench.responses as responses_module
 from openai_server import FakeOpenAI
 from workbench.artifacts import LayerVectors
 from workbench.generate import Sampling

@@ -31,11 +31,10 @@ from workbench.extract import extract_means
 from workbench.generate import Sampling
 from workbench.layers import check_layer
 from workbench.models import KNOWN_MODELS
+from workbench.responses import generate_api, generate_local, response_cache, usable
 
 from vectors.axis import space
-from vectors.axis.responses import (
-    JudgeFilter, filter_by_judge, generate_api, generate_local, generation_cache, judge_role_responses, plan_items, usable,
-)
+from vectors.axis.responses import CACHE_PREFIX, RoleFilterResult, filter_by_judge, judge_role_responses, plan_items
 from vectors.axis.personas import PersonaSet, load_personas, load_questions, select_questions
 
 PAPER_SAMPLING = Sampling(max_new_tokens=48, temperature=0.7, top_p=0.9, seed=0)
@@ -141,7 +140,7 @@ class AxisResult:
     heldout_projection: list[float] = field(default_factory=list)
     heldout_groups: list[str] = field(default_factory=list)
     pca: space.Pca | None = None
-    judge: JudgeFilter | None = None
+    judge: RoleFilterResult | None = None
     personas: PersonaSet | None = None
 
 
@@ -155,13 +154,13 @@ def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) 
         if not config.api_model:
             raise InputFormatError("--api needs --api-model NAME (the endpoint's model name)")
         client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url))
-        cache = generation_cache(cache_dir, f"api-{config.api_model}", config.sampling)
+        cache = response_cache(cache_dir, CACHE_PREFIX, f"api-{config.api_model}", config.sampling)
         return generate_api(client, cache, items, config.sampling, progress=config.progress)
-    cache = generation_cache(cache_dir, model.cfg.model_name, config.sampling)
+    cache = response_cache(cache_dir, CACHE_PREFIX, model.cfg.model_name, config.sampling)
     return generate_local(model, cache, items, config.sampling, config.batch_size, config.progress)
 
 
-def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -> JudgeFilter | None:
+def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -> RoleFilterResult | None:
     if not config.judge_model:
         return None
     from workbench.api import ApiConfig, ChatClient
@@ -252,7 +251,7 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
     return AxisResult(summary, axis, unit_names, unit_groups, vectors, held_projection.tolist(), held_groups, fit, judge, personas)
 
 
-def _judge_summary(config: AxisConfig, judge: JudgeFilter | None) -> dict[str, Any]:
+def _judge_summary(config: AxisConfig, judge: RoleFilterResult | None) -> dict[str, Any]:
     if judge is None:
         return {"model": None, "note": "no judge configured: all responses kept"}
     return {

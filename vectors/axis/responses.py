@@ -1,28 +1,29 @@
-"""Persona responses: plan (persona × prompt × question × sample), generate, judge, filter.
+"""Persona responses: plan (persona × prompt × question × sample), judge, filter.
 
-Why a plan of keyed items: generation is the slow part of the Assistant Axis method, so every
-response is cached in a JSONL file under the key ``(persona, prompt index, question id, sample)``
-(:func:`workbench.cache.run_cached`); a killed run re-run generates only what is missing. The same
-keys index the judge's cache, so judging resumes too.
+Each :class:`ResponseItem` is one answer for the responses engine (:mod:`workbench.responses`),
+which caches it under the key ``(persona, prompt index, question id, sample)``: a killed run re-run
+generates only what is missing. The same keys index the judge's cache, so judging resumes too.
 
-Generation runs locally (the hooked model, :func:`workbench.generate.generate_responses`) or on any
-OpenAI-compatible endpoint (:class:`workbench.api.ChatClient`); extraction always runs locally.
+Generation runs locally (the hooked model) or on any OpenAI-compatible endpoint
+(:func:`workbench.responses.generate_local` / :func:`~workbench.responses.generate_api`);
+extraction always runs locally. Its responses cache is ``responses_<generator>_<sampling hash>``
+(:func:`workbench.responses.response_cache` with prefix :data:`CACHE_PREFIX`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from workbench.api import ChatClient, ChatRequest
-from workbench.artifacts import inputs_hash
+from workbench.api import ChatClient
 from workbench.cache import JsonlCache, cache_key, run_cached
-from workbench.chat import messages
-from workbench.generate import Sampling, generate_responses
+from workbench.chat import Message, messages
 from workbench.judge import judge_roles, passing_personas, role_judge_prompt, role_pass_rates
+from workbench.responses import usable
 
 from vectors.axis.personas import Persona, PersonaSet, Question, fill_model_name
+
+CACHE_PREFIX = "responses"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class ResponseItem:
     @property
     def key(self) -> str:
         return cache_key(persona=self.persona.name, prompt=self.prompt_index, question=self.question.id, sample=self.sample)
+
+    def messages(self) -> list[Message]:
+        return messages(self.system, self.question.text)
 
     def record(self, response: str | None, error: str | None = None) -> dict[str, Any]:
         return {
@@ -70,55 +74,6 @@ def plan_items(
     return items
 
 
-def generation_cache(cache_dir: Path, generator: str, sampling: Sampling) -> JsonlCache:
-    """The responses cache of one generator (model or API model) and one sampling setting."""
-    slug = "".join(c if c.isalnum() else "-" for c in generator).strip("-")
-    return JsonlCache(Path(cache_dir) / f"responses_{slug}_{inputs_hash(sampling.__dict__)}.jsonl")
-
-
-def _batch_sampling(sampling: Sampling, batch: Sequence[ResponseItem]) -> Sampling:
-    # A seed per batch derived from its first key: a resumed run draws the same way for that batch.
-    seed = (sampling.seed + int(inputs_hash(batch[0].key), 16)) % 2**31
-    return replace(sampling, seed=seed)
-
-
-def generate_local(
-    model, cache: JsonlCache, items: Sequence[ResponseItem], sampling: Sampling, batch_size: int = 16,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Generate the missing responses with the local hooked model; returns all records in order."""
-
-    def work(batch: list[ResponseItem]) -> list[dict[str, Any]]:
-        conversations = [messages(item.system, item.question.text) for item in batch]
-        texts = generate_responses(model, conversations, _batch_sampling(sampling, batch), batch_size=batch_size, progress=False)
-        return [item.record(text) for item, text in zip(batch, texts)]
-
-    return run_cached(cache, [(item.key, item) for item in items], work, batch_size, "generate responses", progress)
-
-
-def generate_api(
-    client: ChatClient, cache: JsonlCache, items: Sequence[ResponseItem], sampling: Sampling, batch_size: int = 64,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Generate the missing responses on an OpenAI-compatible endpoint; a request that fails after
-    the client's retries is recorded with its error and left out of the analysis."""
-
-    def work(batch: list[ResponseItem]) -> list[dict[str, Any]]:
-        requests = [
-            ChatRequest(tuple(messages(item.system, item.question.text)), temperature=sampling.temperature,
-                        top_p=sampling.top_p, max_tokens=sampling.max_new_tokens)
-            for item in batch
-        ]
-        return [item.record(r.text.strip() if r.ok else None, r.error) for item, r in zip(batch, client.complete_many(requests))]
-
-    return run_cached(cache, [(item.key, item) for item in items], work, batch_size, "generate responses (API)", progress)
-
-
-def usable(record: dict[str, Any]) -> bool:
-    """A response that exists and is not empty (empty replies have no tokens to average)."""
-    return record.get("error") is None and bool((record.get("response") or "").strip())
-
-
 def judge_role_responses(
     client: ChatClient, cache: JsonlCache, personas: PersonaSet, records: Sequence[dict[str, Any]],
     batch_size: int = 64, progress: bool = True,
@@ -142,7 +97,7 @@ def judge_role_responses(
 
 
 @dataclass(frozen=True)
-class JudgeFilter:
+class RoleFilterResult:
     """Which responses the analysis keeps after judging, and why."""
 
     kept_keys: frozenset[str]
@@ -155,7 +110,7 @@ class JudgeFilter:
 
 def filter_by_judge(
     personas: PersonaSet, records: Sequence[dict[str, Any]], judgements: dict[str, dict[str, Any]], min_count: int
-) -> JudgeFilter:
+) -> RoleFilterResult:
     """Keep role responses scored 3, and roles with at least ``min_count`` of those among their
     extraction responses; default responses are always kept (the judge does not score them)."""
     scores: dict[str, list[int | None]] = {p.name: [] for p in personas.roles}
@@ -169,7 +124,7 @@ def filter_by_judge(
         if r["persona"] == personas.default.name
         or (r["persona"] in kept_personas and (judgements.get(r["key"]) or {}).get("score") == 3)
     }
-    return JudgeFilter(
+    return RoleFilterResult(
         frozenset(kept), tuple(kept_personas), tuple(p for p in scores if p not in kept_personas),
         role_pass_rates(scores),
         sum(1 for j in judgements.values() if j["score"] is None and j["error"] is None),

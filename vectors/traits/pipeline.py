@@ -21,13 +21,13 @@ from workbench.cache import JsonlCache
 from workbench.generate import Sampling
 from workbench.metrics import TraitExample
 from workbench.report import Report
+from workbench.responses import generate_api, generate_local, response_cache, usable
 
 from vectors.axis.space import cosine_matrix
 from vectors.traits.data import TraitData, load_trait
 from vectors.traits.monitor import likelihood_trait_scores, monitor
 from vectors.traits.responses import (
-    JudgeFilter, PromptTemplates, contrastive_pairs, generate_api, generate_local, judge_records, plan_items,
-    response_cache, usable,
+    PairThresholds, PromptTemplates, cache_prefix, contrastive_pairs, judge_records, plan_items,
 )
 from vectors.traits.steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
 from vectors.traits.report import add_geometry_section, add_trait_section
@@ -46,7 +46,7 @@ class TraitConfig:
     all_instructions: bool = True
     sampling: Sampling = Sampling(max_new_tokens=48, temperature=1.0)
     templates: PromptTemplates = PromptTemplates()
-    judge_filter: JudgeFilter = JudgeFilter()
+    pair_thresholds: PairThresholds = PairThresholds()
     n_examples: int | None = None
     sweep_layers: tuple[int, ...] | None = None
     sweep: SweepConfig = field(default_factory=lambda: SweepConfig(layers=()))
@@ -81,20 +81,23 @@ class TraitRun:
         items = plan_items(self.trait, split, n_questions, c.samples, c.all_instructions, c.templates)
         generator = self.clients.generator
         name = generator.config.model if generator else self.model.cfg.model_name
-        cache = response_cache(self.cache_dir, self.trait.name, name, c.sampling, c.templates)
+        prefix = cache_prefix(self.trait.name)
+        cache = response_cache(self.cache_dir, prefix, name, c.sampling, c.templates)
         if generator:
-            records = generate_api(generator, cache, items, c.sampling, progress=self.progress)
+            records = generate_api(generator, cache, items, c.sampling, progress=self.progress,
+                                   description=f"generate {self.trait.name} (API)")
         else:
-            records = generate_local(self.model, cache, items, c.sampling, progress=self.progress)
+            records = generate_local(self.model, cache, items, c.sampling, progress=self.progress,
+                                     description=f"generate {self.trait.name}")
         if self.clients.judge:
-            judge_cache = response_cache(self.cache_dir, f"{self.trait.name}_judge", self.clients.judge.config.model, c.sampling, c.templates)
+            judge_cache = response_cache(self.cache_dir, f"{prefix}_judge", self.clients.judge.config.model, c.sampling, c.templates)
             records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
         return records
 
     def extract(self) -> tuple[dict[str, LayerVectors], list[tuple[dict, dict]]]:
         """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts."""
         records = self.responses("extract", self.config.n_extract_questions)
-        pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.judge_filter)
+        pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.pair_thresholds)
         vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress)
         for select, vector in vectors.items():
             vector.save(self.out_dir / "artifacts" / f"trait_{self.trait.name}_{select}.safetensors")

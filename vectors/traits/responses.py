@@ -1,9 +1,11 @@
-"""Contrastive responses for a trait: plan, generate (local or API), judge, filter into pairs.
+"""Contrastive responses for a trait: plan, judge, filter into pairs.
 
 Each response is generated under a positive system prompt ("You are an evil assistant. <pos>") or a
 negative one ("You are a helpful assistant. <neg>"), the paper's pattern, for one instruction pair,
-one question and one sample. That tuple is the cache key (:func:`workbench.cache.run_cached`), so a
-killed run regenerates only what is missing and the judge's cache resumes on the same keys.
+one question and one sample. That tuple is the key of a :class:`TraitItem`, which the responses
+engine (:mod:`workbench.responses`, locally or on an API) caches, so a killed run regenerates only
+what is missing and the judge's cache resumes on the same keys. Its cache is
+``trait_<trait>_<generator>_<hash of sampling and templates>`` (:func:`cache_prefix`).
 A positive and a negative response to the same (instruction, question, sample) form a pair; when a
 judge is configured the paper's filter keeps a pair only if pos ≥ 50, neg < 50 and both are
 coherent (≥ 50).
@@ -12,15 +14,13 @@ coherent (≥ 50).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from workbench.api import ChatClient, ChatRequest
-from workbench.artifacts import inputs_hash
+from workbench.api import ChatClient
 from workbench.cache import JsonlCache, cache_key, run_cached
-from workbench.chat import messages
-from workbench.generate import Sampling, generate_responses
+from workbench.chat import Message, messages
 from workbench.judge import judge_coherence, judge_trait
+from workbench.responses import usable
 
 from vectors.traits.data import TraitData
 
@@ -59,9 +59,8 @@ class TraitItem:
         return cache_key(trait=self.trait, polarity=self.polarity, instruction=self.instruction,
                          split=self.split, question=self.question, sample=self.sample)
 
-    @property
-    def pair_key(self) -> tuple[int, str, int, int]:
-        return (self.instruction, self.split, self.question, self.sample)
+    def messages(self) -> list[Message]:
+        return messages(self.system, self.question_text)
 
     def record(self, response: str | None, error: str | None = None) -> dict[str, Any]:
         return {
@@ -89,52 +88,9 @@ def plan_items(
     return items
 
 
-def response_cache(cache_dir: str | Path, trait: str, generator: str, sampling: Sampling, templates: PromptTemplates) -> JsonlCache:
-    """Responses of one trait, generator, sampling setting and prompt templates."""
-    slug = "".join(c if c.isalnum() else "-" for c in generator).strip("-")
-    tag = inputs_hash(sampling.__dict__, templates.__dict__)
-    return JsonlCache(Path(cache_dir) / f"trait_{trait}_{slug}_{tag}.jsonl")
-
-
-def _batch_sampling(sampling: Sampling, batch: Sequence[TraitItem]) -> Sampling:
-    # A seed per batch derived from its first key, so a resumed run samples that batch the same way.
-    seed = (sampling.seed + int(inputs_hash(batch[0].key), 16)) % 2**31
-    return Sampling(sampling.max_new_tokens, sampling.temperature, sampling.top_p, seed)
-
-
-def generate_local(
-    model, cache: JsonlCache, items: Sequence[TraitItem], sampling: Sampling, batch_size: int = 8, progress: bool = True
-) -> list[dict[str, Any]]:
-    """Generate missing responses with the hooked model; all records in the order of ``items``."""
-
-    def work(batch: list[TraitItem]) -> list[dict[str, Any]]:
-        conversations = [messages(item.system, item.question_text) for item in batch]
-        texts = generate_responses(model, conversations, _batch_sampling(sampling, batch), batch_size=batch_size, progress=False)
-        return [item.record(text) for item, text in zip(batch, texts)]
-
-    return run_cached(cache, [(i.key, i) for i in items], work, batch_size, f"generate {items[0].trait if items else ''}", progress)
-
-
-def generate_api(
-    client: ChatClient, cache: JsonlCache, items: Sequence[TraitItem], sampling: Sampling, batch_size: int = 64,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Generate missing responses on an OpenAI-compatible endpoint; failures are recorded, not raised."""
-
-    def work(batch: list[TraitItem]) -> list[dict[str, Any]]:
-        requests = [
-            ChatRequest(tuple(messages(i.system, i.question_text)), temperature=sampling.temperature,
-                        top_p=sampling.top_p, max_tokens=sampling.max_new_tokens)
-            for i in batch
-        ]
-        results = client.complete_many(requests)
-        return [i.record(r.text.strip() if r.ok else None, r.error) for i, r in zip(batch, results)]
-
-    return run_cached(cache, [(i.key, i) for i in items], work, batch_size, "generate (API)", progress)
-
-
-def usable(record: dict[str, Any]) -> bool:
-    return record.get("error") is None and bool((record.get("response") or "").strip())
+def cache_prefix(trait: str) -> str:
+    """The responses cache prefix of one trait (:func:`workbench.responses.response_cache`)."""
+    return f"trait_{trait}"
 
 
 def judge_records(
@@ -156,8 +112,8 @@ def judge_records(
 
 
 @dataclass(frozen=True)
-class JudgeFilter:
-    """The paper's thresholds on the 0–100 judge scores."""
+class PairThresholds:
+    """The paper's thresholds on the 0–100 judge scores that a (positive, negative) pair must pass."""
 
     pos_min: float = 50.0
     neg_max: float = 50.0
@@ -165,7 +121,7 @@ class JudgeFilter:
 
 
 def contrastive_pairs(
-    records: Sequence[dict[str, Any]], judged: bool, thresholds: JudgeFilter = JudgeFilter()
+    records: Sequence[dict[str, Any]], judged: bool, thresholds: PairThresholds = PairThresholds()
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(positive, negative) records answering the same instruction, question and sample.
 
@@ -186,7 +142,7 @@ def contrastive_pairs(
     return pairs
 
 
-def _passes(pos: dict[str, Any], neg: dict[str, Any], t: JudgeFilter) -> bool:
+def _passes(pos: dict[str, Any], neg: dict[str, Any], t: PairThresholds) -> bool:
     scores = (pos.get("trait_score"), neg.get("trait_score"), pos.get("coherence"), neg.get("coherence"))
     if any(s is None for s in scores):
         return False
