@@ -207,6 +207,28 @@ def check_layer(spec: SAESpec, layer: int) -> None:
     raise LayerError(f"the vector is at layer {layer} but SAE {spec.id} reads {spec.hook_name}; {available}")
 
 
+def sae_layer(spec: SAESpec, layer: int | None = None) -> int:
+    """The layer a vector is read at for this SAE: ``layer``, else the one the SAE's hook reads;
+    a LayerError (naming the layers that have SAEs) when the SAE does not read it."""
+    layer = spec.layer if layer is None else layer
+    if layer is None:
+        raise InputFormatError(f"SAE {spec.id} reads {spec.hook_name}, not a residual layer; pass --layer")
+    check_layer(spec, layer)
+    return layer
+
+
+def default_model_name(spec: SAESpec) -> str | None:
+    """The model the workbench pairs with an SAE (the shipped model for the shipped SAE), if any."""
+    from workbench.models import KNOWN_MODELS, SHIPPED_MODEL  # imports transformer_lens: only when asked
+
+    if spec.source == "shipped":
+        return SHIPPED_MODEL
+    if spec.trained_on in KNOWN_MODELS:
+        return spec.trained_on
+    return {"gemma-2-27b": "google/gemma-2-27b-it", "gemma-2-9b-it": "google/gemma-2-9b-it",
+            "gemma-2-2b": "google/gemma-2-2b-it"}.get(spec.trained_on)
+
+
 def _weights_cached(spec: SAESpec) -> bool:
     from huggingface_hub import try_to_load_from_cache
 

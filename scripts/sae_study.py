@@ -27,6 +27,7 @@ def corpus_vectors(model, out: Path) -> dict[str, Path]:
     from workbench.artifacts import LayerVectors
     from workbench.chat import ChatTokens
     from workbench.extract import extract_means
+    from workbench.models import SHIPPED_MODEL
 
     rows = [r for r in corpus_rows(model) if r.get("reply") and not r.get("reread")]
     chats = [ChatTokens(tuple(r["ids"]), (tuple(r["response_span"]),)) for r in rows]
@@ -35,7 +36,7 @@ def corpus_vectors(model, out: Path) -> dict[str, Path]:
     vector = means[default].mean(0) - means[~default].mean(0)
     path = out / "vectors" / "axis.safetensors"
     LayerVectors(vector, {"method": "assistant axis: mean(default) - mean(roles), shipped SAE corpus",
-                          "model": "smollm2-135m-instruct", "n_default": int(default.sum()),
+                          "model": SHIPPED_MODEL, "n_default": int(default.sum()),
                           "n_roles": int((~default).sum())}).save(path)
     paths = {"axis": path}
     for trait in ("evil", "sycophantic"):
@@ -49,6 +50,7 @@ def instruction_vector(model, trait: str, out: Path, n_questions: int = 4) -> Pa
     from workbench.artifacts import LayerVectors
     from workbench.chat import ChatTokens, format_prompt, messages
     from workbench.extract import extract_means
+    from workbench.models import SHIPPED_MODEL
 
     data = load_trait(trait)
     layers = list(range(model.cfg.n_layers))
@@ -60,7 +62,7 @@ def instruction_vector(model, trait: str, out: Path, n_questions: int = 4) -> Pa
     path = out / "vectors" / f"{trait}.safetensors"
     LayerVectors(sides["pos"] - sides["neg"], {
         "method": f"trait {trait}: mean prompt activation, positive minus negative instructions",
-        "model": "smollm2-135m-instruct", "n_prompts_per_side": len(data.instructions) * n_questions}).save(path)
+        "model": SHIPPED_MODEL, "n_prompts_per_side": len(data.instructions) * n_questions}).save(path)
     return path
 
 
@@ -72,12 +74,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from sae_analysis.feature_steering import ComparisonConfig
-    from sae_analysis.pipeline import run_compare, run_decompose
     from vectors.traits.data import load_trait
+    from workbench.commands.compare_steering import run_compare
+    from workbench.commands.decompose import run_decompose
     from workbench.generate import Sampling
-    from workbench.models import load_model
+    from workbench.models import SHIPPED_MODEL, load_model
 
-    model = load_model("smollm2-135m-instruct")
+    model = load_model(SHIPPED_MODEL)
     paths = corpus_vectors(model, args.out)
     paths.update({n: Path(p) for n, p in (v.split("=", 1) for v in args.vector)})
     study = {}

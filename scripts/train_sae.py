@@ -130,10 +130,12 @@ def train(model, rows, cache_path: Path, out: Path, args) -> object:
     from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
     from sae_lens.saes.topk_sae import TopKTrainingSAEConfig
 
+    from workbench.models import SHIPPED_MODEL
+
     cfg = LanguageModelSAERunnerConfig(
         sae=TopKTrainingSAEConfig(d_in=model.cfg.d_model, d_sae=args.width, k=args.k,
                                   aux_loss_coefficient=1 / 32, normalize_activations="none"),
-        model_name="smollm2-135m-instruct",
+        model_name=SHIPPED_MODEL,
         hook_name=f"blocks.{LAYER}.hook_resid_post",
         dataset_path="workbench:sae_analysis.corpus_prompts",
         is_dataset_tokenized=True, streaming=False, context_size=CONTEXT, prepend_bos=False,
@@ -242,13 +244,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from sae_analysis.contexts import load_corpus
-    from workbench.models import load_model
+    from workbench.models import SHIPPED_MODEL, load_model
 
     torch.manual_seed(args.seed)
     load_at_start = os.getloadavg()
     started = time.time()
     args.out.mkdir(parents=True, exist_ok=True)
-    model = load_model("smollm2-135m-instruct")
+    model = load_model(SHIPPED_MODEL)
     corpus_file = args.out / "corpus.jsonl"
     metrics_file = args.out / "metrics.json"
     prior = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}

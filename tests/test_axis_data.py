@@ -5,11 +5,10 @@ import json
 import pytest
 import torch
 
+from workbench.artifacts import load_vectors
 from workbench.cli import main
 from workbench.errors import InputFormatError, ShapeError
-from vectors.axis.released import (
-    load_capping_config, load_released_vector_folder, load_released_vectors, similarity_to_axis,
-)
+from vectors.axis.released import load_capping_config, load_released_vector_folder, similarity_to_axis
 from vectors.axis.report import sorted_similarity_figure
 from vectors.axis.personas import (
     GROUPS, fill_model_name, load_personas, load_questions, select_questions,
@@ -97,10 +96,10 @@ def test_released_vectors_and_capping_config(tmp_path):
     traits.mkdir()
     torch.save(axis * 2, traits / "calm.pt")
     torch.save(-axis, traits / "chaotic.pt")
-    loaded = load_released_vectors(tmp_path / "assistant_axis.pt", n_layers=4, d_model=8)
-    assert torch.equal(loaded.vectors, axis) and loaded.metadata["release"]
+    loaded = load_vectors(tmp_path / "assistant_axis.pt", n_layers=4, d_model=8)
+    assert torch.equal(loaded.vectors, axis) and "row L = layer L" in loaded.metadata["layer_convention"]
     with pytest.raises(ShapeError, match=r"\[46, 4608\]"):
-        load_released_vectors(tmp_path / "assistant_axis.pt", n_layers=46, d_model=4608)
+        load_vectors(tmp_path / "assistant_axis.pt", n_layers=46, d_model=4608)
     sims = similarity_to_axis(load_released_vector_folder(traits, 4, 8), loaded, layer=2)
     assert sims == pytest.approx({"calm": 1.0, "chaotic": -1.0})
     fig = sorted_similarity_figure(list(sims), list(sims.values()), "traits")

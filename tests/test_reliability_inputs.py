@@ -25,21 +25,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save
 
-from workbench.artifacts import LayerVectors, check_vector_shape, load_pt_tensors
+from workbench import artifacts
+from workbench.artifacts import check_vector_shape, load_pt_tensors
 from workbench.cache import JsonlCache
 from workbench.chat import validate_messages
 from workbench.errors import InputFormatError, LayerError, ShapeError, WorkbenchError
 from workbench.judge import check_template, parse_role_score, score_from_logprobs
 from workbench.layers import check_layer, from_hidden_states_index
 
-from vectors.axis.released import load_capping_config, load_released_vectors
+from vectors.axis.released import load_capping_config
 from vectors.drift.capping import CappingConfig
 from vectors.axis.personas import (
     load_assistant_axis_questions, load_assistant_axis_roles, load_persona_file, load_question_file,
 )
 from vectors.traits.data import BUILTIN_DIR as BUILTIN_TRAITS
 from vectors.traits.data import load_trait_files, parse_heldout, parse_trait_file
-from vectors.traits.extraction import import_persona_vectors_pt
 from vectors.drift.transcripts import load_transcripts
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -47,15 +47,8 @@ N_LAYERS, D_MODEL = 30, 576  # the shipped model's shape, which the corpus vecto
 
 
 def load_vectors(path: Path) -> Any:
-    return LayerVectors.load(path, n_layers=N_LAYERS, d_model=D_MODEL)
-
-
-def load_released(path: Path) -> Any:
-    return load_released_vectors(path, n_layers=N_LAYERS, d_model=D_MODEL)
-
-
-def import_persona_vectors(path: Path) -> Any:
-    return import_persona_vectors_pt(str(path), n_layers=N_LAYERS, d_model=D_MODEL)
+    """The one vector loader, for the shipped model's shape (safetensors and both ``.pt`` conventions)."""
+    return artifacts.load_vectors(path, n_layers=N_LAYERS, d_model=D_MODEL)
 
 
 def load_trait_extract_file(path: Path) -> Any:
@@ -96,12 +89,12 @@ BAD_FILES = [
     BadFile("exploit_torch_zip.pt", load_pt_tensors, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
     BadFile("pt_truncated.pt", load_pt_tensors, InputFormatError, ("refused", "plain tensor file")),
     BadFile("pt_not_a_pickle.pt", load_pt_tensors, InputFormatError, ("refused", "plain tensor file")),
-    BadFile("exploit_pickle.pt", load_released, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
-    BadFile("exploit_torch_zip.pt", import_persona_vectors, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
+    BadFile("exploit_pickle.pt", load_vectors, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
+    BadFile("exploit_torch_zip.pt", load_vectors, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
     BadFile("exploit_torch_zip.pt", load_capping_config, InputFormatError, ("refused", "weights_only=True", "references exec, which could run code")),
-    BadFile("persona_vectors_without_embedding_row.pt", import_persona_vectors, ShapeError,
-            ("(30, 576)", "[31, 576]", "hidden_states")),
-    BadFile("released_vectors_not_a_tensor.pt", load_released, InputFormatError, ("expected a tensor", "dict")),
+    BadFile("pt_wrong_layer_count.pt", load_vectors, ShapeError, ("(32, 576)", "[30, 576]", "[31, 576]", "hidden_states")),
+    BadFile("pt_wrong_d_model.pt", load_vectors, ShapeError, ("d_model 512 but the model has 576", "(31, 512)")),
+    BadFile("released_vectors_not_a_tensor.pt", load_vectors, InputFormatError, ("expected a tensor", "dict")),
     BadFile("capping_layers_not_integers.safetensors", CappingConfig.load, InputFormatError,
             ("'layers'", "integers ≥ 0"), "capping_layers_not_integers.json"),
     BadFile("capping_shape_mismatch.safetensors", CappingConfig.load, ShapeError,
@@ -354,13 +347,14 @@ def test_property_persona_and_question_files(tmp_path, data):
 
 @PROPERTY
 @given(data=st.one_of(st.binary(max_size=200), mutations(_torch_bytes(torch.randn(N_LAYERS + 1, D_MODEL))[:3000]),
-                      st.sampled_from([_torch_bytes(v) for v in (torch.zeros(N_LAYERS + 1, D_MODEL), torch.ones(2),
+                      st.sampled_from([_torch_bytes(v) for v in (torch.zeros(N_LAYERS + 1, D_MODEL),
+                                                                  torch.ones(N_LAYERS, D_MODEL), torch.ones(2),
                                                                   {"a": 1}, [torch.ones(3)], torch.tensor(1.0))])))
-def test_property_released_and_persona_vectors_importers(tmp_path, data):
+def test_property_pt_vectors_and_capping_config(tmp_path, data):
     path = tmp_path / "v.pt"
     path.write_bytes(data)
-    only_workbench_errors(lambda: load_released(path))
-    only_workbench_errors(lambda: import_persona_vectors(path))
+    only_workbench_errors(lambda: load_vectors(path))
+    only_workbench_errors(lambda: artifacts.load_vectors(path))  # no model shape: rank check only
     only_workbench_errors(lambda: load_capping_config(path))
 
 

@@ -1,37 +1,75 @@
-"""``workbench decompose`` / ``compare-steering`` runs: files written, chance verdict recorded, and a
-vector at a layer without an SAE fails naming the layers that have one."""
+"""``workbench decompose`` / ``compare-steering`` runs: files written, chance verdict recorded, a
+vector at a layer without an SAE fails naming the layers that have one, in-memory vectors decompose
+without touching the disk, and any file the one loader reads (a persona_vectors ``.pt``) decomposes."""
 
 import json
 
 import pytest
 import torch
 
-from sae_analysis.pipeline import run_decompose
-from sae_analysis.saes import load_sae
-from workbench.artifacts import LayerVectors
+from sae_analysis.pipeline import decompose_vector, vector_for_sae
+from sae_analysis.report import decomposition_report
+from sae_analysis.saes import load_sae, resolve
+from workbench.artifacts import LayerVectors, load_vectors
 from workbench.cli import main
+from workbench.commands.decompose import run_decompose
+from workbench.errors import ShapeError
+
+SUMMARY_KEYS = ["vector", "vector_metadata", "layer", "sae", "sae_notes", "base_model_sae", "decomposition"]
 
 
 @pytest.fixture(scope="module")
-def planted_vector(tmp_path_factory):
-    """A 30-layer vector whose layer-18 row is a shipped-SAE feature plus a little noise."""
+def planted_rows():
+    """30 layers whose layer-18 row is a shipped-SAE feature plus a little noise."""
     W = load_sae("shipped").W_dec.detach()
     vectors = torch.randn(30, 576, generator=torch.Generator().manual_seed(0)) * 0.01
     vectors[18] = 4 * W[42] / W[42].norm() + 0.02 * torch.randn(576, generator=torch.Generator().manual_seed(1))
+    return vectors
+
+
+@pytest.fixture(scope="module")
+def planted_vector(planted_rows, tmp_path_factory):
     path = tmp_path_factory.mktemp("vec") / "planted.safetensors"
-    LayerVectors(vectors, {"method": "planted", "model": "smollm2-135m-instruct"}).save(path)
+    LayerVectors(planted_rows, {"method": "planted", "model": "smollm2-135m-instruct"}).save(path)
     return path
 
 
 def test_decompose_run_writes_summary_and_report(model, planted_vector, tmp_path):
-    summary = run_decompose(planted_vector, "shipped", tmp_path, corpus_limit=24)
+    summary = run_decompose(planted_vector, "shipped", tmp_path, corpus_limit=24, model=model)
     d = summary["decomposition"]
     assert d["top_positive"][0]["index"] == 42 and d["beats_chance_p99"]
     assert len(d["reconstruction"]) == 50 and d["reconstruction"][0] > 0.9
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["layer"] == 18 and "42" in saved["contexts"]
+    assert list(saved) == SUMMARY_KEYS + ["encoder_attribution", "contexts"]
+    assert saved["layer"] == 18 and "42" in saved["contexts"] and saved["vector_metadata"]["method"] == "planted"
     page = (tmp_path / "report.html").read_text()
     assert "CircuitsVis" in page and page.count("Plotly.newPlot") >= 1
+
+
+def test_in_memory_vector_decomposes_without_a_model(planted_rows):
+    spec = resolve("shipped")
+    vector, layer = vector_for_sae(LayerVectors(planted_rows), spec)
+    result = decompose_vector(vector, layer, load_sae(spec), spec)
+    assert layer == 18 and result.corpus is None and result.decomposition.top_positive[0].index == 42
+    assert list(result.to_summary()) == SUMMARY_KEYS[2:]
+    page = decomposition_report(result, "planted").render()
+    assert "Decoder cosine: top features" in page and "Max-activating contexts" not in page
+
+
+def test_persona_vectors_pt_decomposes_at_the_converted_row(model, planted_rows, tmp_path):
+    """A persona_vectors file's row 19 is hidden_states[19] = our layer 18: the planted feature."""
+    torch.save(torch.cat([torch.ones(1, 576), planted_rows]), tmp_path / "planted_response_avg_diff.pt")
+    summary = run_decompose(tmp_path / "planted_response_avg_diff.pt", "shipped", tmp_path / "run", corpus_limit=8,
+                            model=model)
+    assert summary["decomposition"]["top_positive"][0]["index"] == 42
+    assert summary["vector_metadata"]["method"] == "imported persona_vectors .pt"
+
+
+def test_vector_of_another_model_names_both_shapes(model, tmp_path):
+    path = LayerVectors(torch.randn(30, 2560)).save(tmp_path / "other.safetensors")
+    with pytest.raises(ShapeError, match="d_model 2560 but the model has 576"):
+        run_decompose(path, "shipped", tmp_path / "run", model=model)
+    assert load_vectors(path).d_model == 2560  # without the model's shape the file itself is fine
 
 
 def test_layer_without_sae_fails_naming_layers(planted_vector, tmp_path, capsys):

@@ -8,10 +8,9 @@ import torch
 import workbench.models
 from openai_server import FakeOpenAI
 from test_traits_data import _generated_answer, _write_pv
-from workbench.artifacts import LayerVectors
+from workbench.artifacts import LayerVectors, load_vectors
 from workbench.cli import main
 from workbench.errors import InputFormatError, ShapeError
-from vectors.traits.extraction import import_persona_vectors_pt
 
 TINY = ["--questions", "2", "--eval-questions", "3", "--one-instruction", "--max-new-tokens", "8", "--examples", "2",
         "--coherence-questions", "2", "--steer-max-new-tokens", "6", "--layers", "12",
@@ -37,7 +36,7 @@ def test_steer_cli_writes_summary_report_artifacts_and_reuses_caches(shipped, tm
     assert {(r["direction"], r["coefficient"]) for r in sweep} == {(d, c) for d in ("trait", "random0") for c in (-0.1, 0.0, 0.1)}
     assert all(r["perplexity"] > 1 for r in sweep if r["direction"] == "trait")
     assert set(pirate["steering"]["layers"][0]) >= {"slope", "random_slope_max_abs", "monotonic", "beyond_random_band"}
-    vector = LayerVectors.load(out / "artifacts" / "trait_pirate_response.safetensors", 30, 576)
+    vector = load_vectors(out / "artifacts" / "trait_pirate_response.safetensors", 30, 576)
     assert vector.metadata["trait"] == "pirate" and vector.vectors[12].norm() > 0
     html = (out / "report.html").read_text()
     assert "Trait: pirate" in html and "Trait geometry" in html and html.count("plotly.js v") <= 2
@@ -55,7 +54,7 @@ def test_persona_vectors_trait_and_pt_vector_run_end_to_end(shipped, tmp_path):
               eval_prompt=trait["eval_prompt"])
     hidden_states_rows = torch.randn(31, 576, generator=torch.Generator().manual_seed(0))  # row 13 = our layer 12
     torch.save(hidden_states_rows, tmp_path / "piratey_response_avg_diff.pt")
-    imported = import_persona_vectors_pt(str(tmp_path / "piratey_response_avg_diff.pt"), 30, 576)
+    imported = load_vectors(tmp_path / "piratey_response_avg_diff.pt", 30, 576)
     assert torch.equal(imported.at(12), hidden_states_rows[13])
     out = tmp_path / "run"
     args = ["traits", "steer", "piratey", "--trait-dir", str(tmp_path / "pv"), "--vector",
@@ -67,12 +66,12 @@ def test_persona_vectors_trait_and_pt_vector_run_end_to_end(shipped, tmp_path):
 
 
 def test_pt_import_refuses_pickles_and_wrong_shapes(tmp_path):
-    torch.save(torch.zeros(30, 576), tmp_path / "short.pt")
-    with pytest.raises(ShapeError, match=r"\[31, 576\]"):
-        import_persona_vectors_pt(str(tmp_path / "short.pt"), 30, 576)
+    torch.save(torch.ones(29, 576), tmp_path / "short.pt")
+    with pytest.raises(ShapeError, match=r"\[30, 576\].*\[31, 576\]"):
+        load_vectors(tmp_path / "short.pt", 30, 576)
     torch.save({"vec": torch.zeros(2)}, tmp_path / "dict.pt")
-    with pytest.raises(InputFormatError, match="expected one tensor"):
-        import_persona_vectors_pt(str(tmp_path / "dict.pt"), 30, 576)
+    with pytest.raises(InputFormatError, match="expected a tensor"):
+        load_vectors(tmp_path / "dict.pt", 30, 576)
 
 
 def test_screen_cli_flags_trait_data(shipped, tmp_path):

@@ -23,7 +23,7 @@ from torch import Tensor
 
 import workbench
 from workbench.errors import InputFormatError, ShapeError
-from workbench.layers import check_layer
+from workbench.layers import check_layer, from_hidden_states_index
 
 
 def inputs_hash(*inputs: Any) -> str:
@@ -122,8 +122,10 @@ def check_vector_shape(
     far from the file that caused it; the message names the file and the offending layers instead.
     """
     if tensor.ndim != 2 or tuple(tensor.shape) != (n_layers, d_model):
+        other_model = f"d_model {tensor.shape[1]} but the model has {d_model}: " if (
+            tensor.ndim == 2 and tensor.shape[1] != d_model) else ""
         raise ShapeError(
-            f"{source}: tensor has shape {tuple(tensor.shape)}, expected [n_layers, d_model] = "
+            f"{source}: {other_model}tensor has shape {tuple(tensor.shape)}, expected [n_layers, d_model] = "
             f"[{n_layers}, {d_model}] for this model"
         )
     if not tensor.is_floating_point():
@@ -197,11 +199,56 @@ class LayerVectors:
 
     @classmethod
     def load(cls, path: str | Path, n_layers: int | None = None, d_model: int | None = None) -> "LayerVectors":
-        """Load and, when the model's shape is given, check it (names both shapes on mismatch)."""
+        """:func:`load_vectors` (the one loader), beside :meth:`save`."""
+        return load_vectors(path, n_layers, d_model)
+
+
+def load_vectors(path: str | Path, n_layers: int | None = None, d_model: int | None = None) -> LayerVectors:
+    """A per-layer vector set from any file the workbench reads, rows in our layer convention.
+
+    - ``*.safetensors``: our artifact, tensor ``vectors`` [n_layers, d_model] and its JSON sidecar;
+    - any other file is a PyTorch ``.pt`` holding one tensor (read with ``weights_only=True``, so
+      never unpickling code), whose row count says whose convention it is:
+      [n_layers, d_model] (the Assistant Axis release: row L = output of decoder layer L = ours) or
+      [n_layers + 1, d_model] (persona_vectors: row i = ``hidden_states[i]``; row 0, the embedding
+      output, is dropped and row i becomes our layer i − 1, see :mod:`workbench.layers`).
+
+    With the model's ``n_layers`` and ``d_model`` every row is checked (finite, non-zero) and a
+    vector of another model fails naming both shapes. Without them only the tensor's rank is
+    checked and a ``.pt``'s rows are taken as ours: pass the shape to read a persona_vectors file.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
         tensors, metadata = load_tensors(path)
         if "vectors" not in tensors:
             raise InputFormatError(f"{path}: no tensor named 'vectors' (found {sorted(tensors)})")
         vectors = tensors["vectors"]
         if n_layers is not None and d_model is not None:
             check_vector_shape(vectors, n_layers, d_model, f"{path} tensor 'vectors'")
-        return cls(vectors, metadata)
+        elif vectors.ndim != 2:
+            raise ShapeError(f"{path} tensor 'vectors': shape {tuple(vectors.shape)}, expected [n_layers, d_model]")
+        return LayerVectors(vectors, metadata)
+    tensor = load_pt_tensors(path)
+    if not isinstance(tensor, Tensor):
+        raise InputFormatError(f"{path}: expected a tensor [n_layers, d_model] (persona_vectors: [n_layers + 1, "
+                               f"d_model]), found {type(tensor).__name__}")
+    if tensor.ndim != 2:
+        raise ShapeError(f"{path}: tensor has shape {tuple(tensor.shape)}, expected [n_layers, d_model]")
+    shape, checked = tuple(tensor.shape), n_layers is not None and d_model is not None
+    if checked and (shape[1] != d_model or shape[0] not in (n_layers, n_layers + 1)):
+        other_model = f"d_model {shape[1]} but the model has {d_model}: " if shape[1] != d_model else ""
+        raise ShapeError(
+            f"{path}: {other_model}tensor has shape {shape}; for this model a .pt vector is [n_layers, d_model] = "
+            f"[{n_layers}, {d_model}] (row L = layer L, as in the Assistant Axis release) or [n_layers + 1, d_model] "
+            f"= [{n_layers + 1}, {d_model}] (persona_vectors: row i = hidden_states[i])"
+        )
+    if n_layers is not None and shape[0] == n_layers + 1:
+        layers = [from_hidden_states_index(i) for i in range(1, n_layers + 1)]
+        tensor, method = tensor[1:], "imported persona_vectors .pt"
+        convention = f"row L = blocks.L.hook_resid_post (file rows 1..{n_layers} -> layers {layers[0]}..{layers[-1]})"
+    else:
+        method, convention = "imported .pt vector", "row L = blocks.L.hook_resid_post (file row L = layer L)"
+    tensor = tensor.float()
+    if checked:
+        check_vector_shape(tensor, n_layers, d_model, str(path))
+    return LayerVectors(tensor, provenance(method=method, source=str(path), layer_convention=convention))

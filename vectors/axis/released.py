@@ -8,8 +8,9 @@
 
 Why here: a researcher with the released files can compare them with vectors computed by the
 workbench, plot them against an axis, or cap with the paper's exact thresholds, without rerunning
-the paper. Every file goes through :func:`workbench.artifacts.load_pt_tensors` (``weights_only``:
-tensors and plain containers only, never arbitrary unpickling).
+the paper. Vector files are read by :func:`workbench.artifacts.load_vectors` and the capping
+config by :func:`workbench.artifacts.load_pt_tensors` (``weights_only``: tensors and plain
+containers only, never arbitrary unpickling).
 """
 
 from __future__ import annotations
@@ -23,45 +24,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.artifacts import LayerVectors, check_vector_shape, load_pt_tensors, provenance
+from workbench.artifacts import LayerVectors, load_pt_tensors, load_vectors
 from workbench.errors import InputFormatError, ShapeError
 from workbench.hooks import CapProjection
-
-RELEASE = "lu-christina/assistant-axis-vectors"
-
-
-def _layer_tensor(value: Any, path: Path, n_layers: int | None, d_model: int | None) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise InputFormatError(f"{path}: expected a tensor [n_layers, d_model], got {type(value).__name__}")
-    value = value.float()
-    if n_layers is not None and d_model is not None:
-        return check_vector_shape(value, n_layers, d_model, str(path))
-    if value.ndim != 2:
-        raise ShapeError(f"{path}: tensor has shape {tuple(value.shape)}, expected [n_layers, d_model]")
-    if not torch.isfinite(value).all():
-        raise ShapeError(f"{path}: tensor contains NaN or infinite values")
-    return value
-
-
-def load_released_vectors(
-    path: str | Path, n_layers: int | None = None, d_model: int | None = None, method: str = "released vector"
-) -> LayerVectors:
-    """One released ``.pt`` per-layer vector set (axis, trait or role vector) as LayerVectors.
-
-    Pass the model's ``n_layers``/``d_model`` (46, 4608 for Gemma 2 27B) to check the shape.
-    """
-    path = Path(path)
-    tensor = _layer_tensor(load_pt_tensors(path), path, n_layers, d_model)
-    return LayerVectors(tensor, provenance(method=method, source=str(path), release=RELEASE,
-                                           layer_convention="row L = blocks.L.hook_resid_post"))
-
-
-def load_any_vectors(path: str | Path, n_layers: int | None = None, d_model: int | None = None) -> LayerVectors:
-    """A per-layer vector set from a released ``.pt`` or a workbench ``.safetensors`` artifact."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        return LayerVectors.load(path, n_layers, d_model)
-    return load_released_vectors(path, n_layers, d_model, method=f"released vector {path.stem}")
 
 
 def load_released_vector_folder(
@@ -75,7 +40,7 @@ def load_released_vector_folder(
         raise InputFormatError(f"{folder}: no .pt or .safetensors files")
     out: dict[str, LayerVectors] = {}
     for file in files:
-        vectors = load_any_vectors(file, n_layers, d_model)
+        vectors = load_vectors(file, n_layers, d_model)
         if out and vectors.vectors.shape != next(iter(out.values())).vectors.shape:
             first = next(iter(out))
             raise ShapeError(f"{file}: shape {tuple(vectors.vectors.shape)} differs from {first}.pt "

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from workbench.api import ChatClient
-from workbench.artifacts import LayerVectors
+from workbench.artifacts import LayerVectors, load_vectors
 from workbench.cache import JsonlCache
 from workbench.generate import Sampling
+from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
 from workbench.report import Report
 from workbench.responses import generate_api, generate_local, response_cache, usable
@@ -111,8 +112,7 @@ class TraitRun:
         return tuple(TraitExample(p["question"], p["response"], n["response"]) for p, n in pairs)[: self.config.n_examples]
 
     def layers(self) -> tuple[int, ...]:
-        n = self.model.cfg.n_layers
-        return self.config.sweep_layers or (n // 3, n // 2, 2 * n // 3)
+        return self.config.sweep_layers or sweep_layers(self.model.cfg.n_layers)
 
     def steer(self, vector: LayerVectors, pairs: list[tuple[dict, dict]]) -> dict[str, Any]:
         """The layer × coefficient sweep with its random band, the chosen setting and the checks."""
@@ -205,7 +205,7 @@ def find_assistant_axis(artifacts_dir: Path, n_layers: int, d_model: int) -> tup
     path = Path(artifacts_dir) / "assistant_axis.safetensors"
     if not path.is_file():
         return None
-    axis = LayerVectors.load(path)
+    axis = load_vectors(path)
     return ("assistant_axis", axis) if tuple(axis.vectors.shape) == (n_layers, d_model) else None
 
 
@@ -230,7 +230,8 @@ def run_traits(
         response_vectors[trait.name] = vectors.get("imported", vectors["response"])
         add_trait_section(report, summary)
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
-    layer = chosen[0] if chosen else (config.sweep_layers or (model.cfg.n_layers // 2,))[0]
+    unchosen = config.sweep_layers[0] if config.sweep_layers else sweep_layers(model.cfg.n_layers)[1]
+    layer = chosen[0] if chosen else unchosen
     axis = find_assistant_axis(Path(out_dir) / "artifacts", model.cfg.n_layers, model.cfg.d_model)
     names, matrix = geometry(response_vectors, layer, axis)
     add_geometry_section(report, names, matrix, layer)

@@ -17,13 +17,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from workbench.artifacts import atomic_write_text
+    from workbench.artifacts import atomic_write_text, check_vector_shape, load_vectors
     from workbench.report import Report
 
-    from vectors.axis.released import load_any_vectors, load_released_vector_folder, similarity_to_axis
+    from vectors.axis.released import load_released_vector_folder, similarity_to_axis
     from vectors.axis.report import sorted_similarity_figure
 
-    axis = load_any_vectors(args.axis)
+    axis = load_vectors(args.axis)  # no model here: the axis file sets the shape the others must have
+    check_vector_shape(axis.vectors, axis.n_layers, axis.d_model, str(args.axis))
     vectors = load_released_vector_folder(args.vectors, axis.n_layers, axis.d_model)
     similarity = dict(sorted(similarity_to_axis(vectors, axis, args.layer).items(), key=lambda item: item[1]))
     report = Report(f"Vectors along {args.axis.name}")

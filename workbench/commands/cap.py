@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     generate.add_argument("--max-new-tokens", type=int, default=48)
     generate.set_defaults(func=run_generate)
     for sub in (calibrate, generate):
-        sub.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
+        sub.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
         sub.add_argument("--device", default="cpu")
 
 
@@ -69,7 +69,7 @@ def _questions(path: Path | None) -> list[str]:
 
 
 def run_calibrate(args) -> int:
-    from workbench.artifacts import LayerVectors, check_vector_shape
+    from workbench.artifacts import check_vector_shape, load_vectors
     from workbench.cache import JsonlCache
     from workbench.generate import Sampling
     from workbench.models import load_model
@@ -77,7 +77,7 @@ def run_calibrate(args) -> int:
     from vectors.drift.capping import calibrate, default_assistant_chats
 
     questions = _questions(args.questions)
-    vectors = LayerVectors.load(args.vector)  # fail on a bad file before the slow model load
+    vectors = load_vectors(args.vector)  # fail on a bad file before the slow model load
     model = load_model(args.model, device=args.device)
     check_vector_shape(vectors.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.vector))
     cache = JsonlCache(args.cache or args.out.with_suffix(".responses.jsonl"))

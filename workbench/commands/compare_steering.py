@@ -1,14 +1,25 @@
-"""``workbench compare-steering VECTOR --sae SPEC --out DIR``: feature-level vs whole-vector steering."""
+"""``workbench compare-steering VECTOR --sae SPEC --out DIR``: feature-level vs whole-vector steering.
+
+The command loads (vector file, SAE, model, corpus, held-out examples),
+:func:`sae_analysis.pipeline.compare_vector` computes, :func:`sae_analysis.report.comparison_report`
+draws, and :func:`workbench.commands.decompose.write_run` writes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # the CLI imports every command module for --help: nothing heavy at import time
+    from sae_analysis.feature_steering import ComparisonConfig
+    from workbench.metrics import TraitExample
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "compare-steering", help="steer with top-k SAE features, an SAE splice, the whole vector and random directions")
-    parser.add_argument("vector", type=Path, help="vector artifact (LayerVectors .safetensors)")
+    parser.add_argument("vector", type=Path,
+                        help="vector file (LayerVectors .safetensors, persona_vectors or assistant-axis .pt)")
     parser.add_argument("--sae", default="shipped", help="'shipped', an SAE folder, or RELEASE/SAE_ID")
     parser.add_argument("--out", type=Path, required=True, help="output folder (summary.json, report.html)")
     source = parser.add_mutually_exclusive_group()
@@ -30,7 +41,6 @@ def run(args) -> int:
     import json
 
     from sae_analysis.feature_steering import ComparisonConfig
-    from sae_analysis.pipeline import run_compare
     from workbench.generate import Sampling
 
     if args.heldout is not None:
@@ -52,3 +62,39 @@ def run(args) -> int:
                           layer=args.layer, model_name=args.model, config=config)
     print(json.dumps(summary["summary"], indent=2))
     return 0
+
+
+def run_compare(
+    vector_path: str | Path, sae: str, out: str | Path, examples: Sequence[TraitExample],
+    questions: Sequence[str] | None = None, layer: int | None = None, model_name: str | None = None,
+    config: ComparisonConfig | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 200,
+    progress: bool = True, model=None,
+) -> dict:
+    """Load, compare, draw and write one vector's run; the summary.
+
+    ``model``: an already loaded model, else loaded by name (``model_name`` or the SAE's pair); the
+    corpus (default: the shipped one) sets the activation norm and the splice clamps.
+    """
+    from workbench.artifacts import load_vectors
+    from workbench.errors import InputFormatError
+    from workbench.models import load_model
+
+    from sae_analysis.feature_steering import ComparisonConfig
+    from sae_analysis.pipeline import compare_vector, corpus_rows, vector_for_sae
+    from sae_analysis.report import comparison_report
+    from sae_analysis.saes import SHIPPED_DIR, default_model_name, load_sae, resolve, sae_layer
+    from workbench.commands.decompose import write_run
+
+    spec = resolve(sae)
+    layer = sae_layer(spec, layer)  # a layer without an SAE fails before the model loads
+    if model is None:
+        model_name = model_name or default_model_name(spec)
+        if model_name is None:
+            raise InputFormatError(f"no default model for SAE {spec.id}; pass --model")
+        model = load_model(model_name)
+    vectors = load_vectors(vector_path, model.cfg.n_layers, model.cfg.d_model)
+    vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
+    rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit)
+    result = compare_vector(vector, layer, load_sae(spec), spec, model, rows, examples, questions,
+                            config or ComparisonConfig(), progress)
+    return write_run(Path(out), Path(vector_path), vectors, result, comparison_report(result, Path(vector_path).name))

@@ -1,14 +1,26 @@
-"""``workbench decompose VECTOR --sae SPEC --out DIR``: a vector's SAE features against chance."""
+"""``workbench decompose VECTOR --sae SPEC --out DIR``: a vector's SAE features against chance.
+
+The command loads (the vector file through :func:`workbench.artifacts.load_vectors`, the SAE, the
+model the SAE pairs with), :func:`sae_analysis.pipeline.decompose_vector` computes,
+:func:`sae_analysis.report.decomposition_report` draws, and :func:`write_run` writes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports every command module for --help: nothing heavy at import time
+    from sae_analysis.pipeline import SteeringComparison, VectorDecomposition
+    from workbench.artifacts import LayerVectors
+    from workbench.report import Report
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "decompose", help="decompose a vector into SAE features (decoder cosine vs chance, attribution, contexts)")
-    parser.add_argument("vector", type=Path, help="vector artifact (LayerVectors .safetensors)")
+    parser.add_argument("vector", type=Path,
+                        help="vector file (LayerVectors .safetensors, persona_vectors or assistant-axis .pt)")
     parser.add_argument("--sae", default="shipped",
                         help="'shipped', an SAE folder (cfg.json + safetensors), or RELEASE/SAE_ID from sae-lens")
     parser.add_argument("--out", type=Path, required=True, help="output folder (summary.json, report.html)")
@@ -22,11 +34,65 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import json
 
-    from sae_analysis.pipeline import run_decompose
-
     summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus)
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
                       "out": str(args.out)}, indent=2))
     return 0
+
+
+def write_run(
+    out: Path, vector_path: Path, vectors: LayerVectors, result: VectorDecomposition | SteeringComparison,
+    report: Report,
+) -> dict:
+    """``out/summary.json`` (the vector's file and metadata, then ``result.to_summary()``) and
+    ``out/report.html``; the summary written. Shared by both SAE commands and the demo's SAE stage."""
+    import json
+
+    from workbench.artifacts import atomic_write_text
+
+    summary = {"vector": str(vector_path), "vector_metadata": vectors.metadata} | result.to_summary()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    report.write(out / "report.html")
+    return summary
+
+
+def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None]:
+    """The (n_layers, d_model) a vector file is read with: the loaded model's, else the card of the
+    model the SAE pairs with (so a persona_vectors ``.pt`` is read right with no model loaded)."""
+    from workbench.models import known_model
+
+    if model is not None:
+        return model.cfg.n_layers, model.cfg.d_model
+    card = known_model(model_name) if model_name else None
+    return (card.n_layers, card.d_model) if card else (None, None)
+
+
+def run_decompose(
+    vector_path: str | Path, sae: str, out: str | Path, layer: int | None = None, k: int = 20,
+    model_name: str | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 400, model=None,
+) -> dict:
+    """Load, decompose, draw and write one vector's run; the summary.
+
+    A model (``model``, else loaded by name: ``model_name`` or the SAE's pair) reads the corpus for
+    attribution and contexts, except for a registry SAE (GemmaScope) given no corpus.
+    """
+    from workbench.artifacts import load_vectors
+    from workbench.models import load_model
+
+    from sae_analysis.pipeline import corpus_rows, decompose_vector, vector_for_sae
+    from sae_analysis.report import decomposition_report
+    from sae_analysis.saes import SHIPPED_DIR, default_model_name, load_sae, resolve, sae_layer
+
+    spec = resolve(sae)
+    layer = sae_layer(spec, layer)  # a layer without an SAE fails before anything slow
+    model_name = model_name or default_model_name(spec)
+    if model is None and model_name is not None and (spec.source != "registry" or corpus is not None):
+        model = load_model(model_name)
+    vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
+    vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
+    rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit) if model is not None else None
+    result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k)
+    return write_run(Path(out), Path(vector_path), vectors, result, decomposition_report(result, Path(vector_path).name))

@@ -1,9 +1,10 @@
 """The demo's SAE stage: decompose the axis and trait vectors, compare feature-level steering.
 
 Application layer (imports ``vectors`` and ``sae_analysis``): it reads the vectors the earlier
-stages saved under ``out/artifacts``, runs :func:`sae_analysis.pipeline.run_decompose` and
-:func:`~sae_analysis.pipeline.run_compare` (each writes a detailed page under ``out/sae/``), and adds
-one summary section with inline charts to the demo report.
+stages saved under ``out/artifacts`` (through :func:`workbench.artifacts.load_vectors`), computes
+with :func:`sae_analysis.pipeline.decompose_vector` and :func:`~sae_analysis.pipeline.compare_vector`
+on the shipped SAE, writes each detailed page under ``out/sae/`` (:mod:`sae_analysis.report`), and
+adds one summary section with inline charts to the demo report.
 """
 
 from __future__ import annotations
@@ -25,26 +26,34 @@ def _vectors(out: Path) -> dict[str, Path]:
 
 def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, Any]:
     from sae_analysis.feature_steering import ComparisonConfig
-    from sae_analysis.pipeline import reconstruction_figure, run_compare, run_decompose
+    from sae_analysis.pipeline import compare_vector, corpus_rows, decompose_vector, vector_for_sae
+    from sae_analysis.report import comparison_report, decomposition_report, reconstruction_figure
+    from sae_analysis.saes import load_sae, resolve
     from vectors.traits.data import load_trait
+    from workbench.artifacts import load_vectors
+    from workbench.commands.decompose import write_run
     from workbench.generate import Sampling
 
+    spec = resolve(SAE)
+    sae = load_sae(spec)
     section = report.section("SAE decomposition and feature-level steering")
     decompositions, rows, curves = {}, [], {}
-    vectors = _vectors(out)
-    for name, path in vectors.items():
-        summary = run_decompose(path, SAE, out / "sae" / name, model=model, corpus_limit=30 if quick else 120,
-                                progress=False)
-        result = summary["decomposition"]
-        decompositions[name] = {k: result[k] for k in ("max_abs_cos", "beats_chance_p99", "n_top_above_chance_p99")} | {
-            "chance_p99": result["baseline"]["p99_max_abs_cos"], "layer": summary["layer"],
-            "reconstruction_k1_k5_k20": [result["reconstruction"][k - 1] for k in (1, 5, 20)],
-            "top_features": [h["index"] for h in result["top_positive"][:5]],
-        }
-        rows.append({"vector": name, "layer": summary["layer"], "best |cos|": result["max_abs_cos"],
-                     "chance p99": result["baseline"]["p99_max_abs_cos"], "above chance": result["beats_chance_p99"],
-                     "top features": ", ".join(str(h["index"]) for h in result["top_positive"][:5])})
-        curves[name] = result["reconstruction"]
+    paths = _vectors(out)
+    vectors = {name: load_vectors(path, model.cfg.n_layers, model.cfg.d_model) for name, path in paths.items()}
+    for name, path in paths.items():
+        vector, layer = vector_for_sae(vectors[name], spec, source=str(path))
+        result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120))
+        write_run(out / "sae" / name, path, vectors[name], result, decomposition_report(result, path.name))
+        d = result.decomposition
+        top = [h.index for h in d.top_positive[:5]]
+        decompositions[name] = {"max_abs_cos": d.max_abs_cos, "beats_chance_p99": d.beats_chance,
+                                "n_top_above_chance_p99": d.n_above_chance(), "chance_p99": d.baseline.p99_max_abs_cos,
+                                "layer": layer, "reconstruction_k1_k5_k20": [d.reconstruction[k - 1] for k in (1, 5, 20)],
+                                "top_features": top}
+        rows.append({"vector": name, "layer": layer, "best |cos|": d.max_abs_cos,
+                     "chance p99": d.baseline.p99_max_abs_cos, "above chance": d.beats_chance,
+                     "top features": ", ".join(str(i) for i in top)})
+        curves[name] = d.reconstruction
     section.text(f"SAE: the project's SAE for SmolLM2 at layer 18 ({SAE}). Decoder cosine of each vector "
                  "against every feature, with the 99th percentile of the best |cos| of random directions as chance.")
     section.table(rows, "decoder-cosine decomposition")
@@ -52,15 +61,18 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
     for name in decompositions:
         section.link(f"sae/{name}/report.html", f"{name}: features, attribution, max-activating contexts")
     comparison = None
-    trait_path = vectors.get(COMPARE_TRAIT)
-    if trait_path is not None:
+    if COMPARE_TRAIT in vectors:
+        path = paths[COMPARE_TRAIT]
         examples = load_trait(COMPARE_TRAIT).heldout[: 2 if quick else 4]
         config = ComparisonConfig(ks=(1, 5, 20), coefficients=(0.1,) if quick else (-0.1, 0.05, 0.1),
                                   n_random=1 if quick else 3, sampling=Sampling(max_new_tokens=6 if quick else 16))
-        summary = run_compare(trait_path, SAE, out / "sae" / f"compare_{COMPARE_TRAIT}", examples,
-                              config=config, corpus_limit=30 if quick else 80, progress=False, model=model)
-        comparison = summary["summary"]
-        table = [{k: v for k, v in r.items() if k not in ("features",)} for r in summary["rows"]]
+        vector, layer = vector_for_sae(vectors[COMPARE_TRAIT], spec, source=str(path))
+        result = compare_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 80), examples,
+                                config=config, progress=False)
+        write_run(out / "sae" / f"compare_{COMPARE_TRAIT}", path, vectors[COMPARE_TRAIT], result,
+                  comparison_report(result, path.name))
+        comparison = result.summary
+        table = [{k: v for k, v in r.items() if k not in ("features",)} for r in result.rows]
         section.text(f"Feature-level against whole-vector steering of the {COMPARE_TRAIT} vector at matched norm "
                      f"(coefficients × mean activation norm), with {config.n_random} random directions of the same norm as control; "
                      "trait metric = held-out log-likelihood difference per token, mean with 95% interval.")

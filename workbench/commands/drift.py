@@ -35,18 +35,17 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per replayed turn (default 48)")
     parser.add_argument("--judge", metavar="MODEL", help="with --replay: role-play judge model for the in-role rate")
     parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: $OPENAI_BASE_URL)")
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
+    parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from workbench.artifacts import LayerVectors, check_vector_shape, inputs_hash
+    from workbench.artifacts import check_vector_shape, inputs_hash, load_vectors
     from workbench.cache import JsonlCache
-    from workbench.models import load_model
-
-    from vectors.axis.pipeline import default_layer
     from workbench.generate import Sampling
+    from workbench.layers import default_layer
+    from workbench.models import load_model
 
     from vectors.drift.capping import CappingConfig
     from vectors.drift.views import calibrated_band, write_drift
@@ -57,7 +56,7 @@ def run(args) -> int:
     transcript = load_transcript(args.transcript, args.index)
     config = CappingConfig.load(args.band) if args.band else None
     cap = CappingConfig.load(args.cap).intervention(args.percentile, "floor") if args.cap else None
-    axis = LayerVectors.load(args.axis)  # fail on a bad file before the slow model load
+    axis = load_vectors(args.axis)  # fail on a bad file before the slow model load
     model = load_model(args.model, device=args.device)
     check_vector_shape(axis.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.axis))
     layer = args.layer if args.layer is not None else default_layer(model)

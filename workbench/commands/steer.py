@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--out", type=Path, default=Path("runs/steer"), help="output folder (cache, steer.html)")
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="model name, HF id or local folder")
+    parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=run)
 
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import json
 
-    from workbench.artifacts import LayerVectors, atomic_write_text, check_vector_shape
+    from workbench.artifacts import atomic_write_text, check_vector_shape, load_vectors
     from workbench.cache import JsonlCache
     from workbench.generate import Sampling
     from workbench.models import load_model
@@ -39,7 +39,7 @@ def run(args) -> int:
 
     from vectors.drift.steering import add_sweep_section, steer_sweep
 
-    vectors = LayerVectors.load(args.vector)  # fail on a bad file before the slow model load
+    vectors = load_vectors(args.vector)  # fail on a bad file before the slow model load
     model = load_model(args.model, device=args.device)
     check_vector_shape(vectors.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.vector))
     rows = steer_sweep(model, vectors, args.prompts, args.layer, args.coef, JsonlCache(args.out / "cache" / "steer.jsonl"),

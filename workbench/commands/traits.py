@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         p.set_defaults(func=run_pipeline, stages={"extract": (), "steer": ("steer",), "monitor": ("monitor",)}[action])
     p = sub.add_parser("screen", help="ΔP per training sample: projection of the data's response minus the model's own")
     p.add_argument("data", type=Path, help='JSONL of {"messages": [...]} (the last assistant message is y_i)')
-    p.add_argument("--vector", type=Path, required=True, help="trait vector (.safetensors artifact or persona_vectors .pt)")
+    p.add_argument("--vector", type=Path, required=True,
+                   help="trait vector (.safetensors artifact, persona_vectors or assistant-axis .pt)")
     p.add_argument("--layer", type=int, help="layer to project at (default: the model's default layer)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     _common(p)
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
 
 def _common(p) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (summary.json, report.html, artifacts/, cache/)")
-    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
 
 
 def _pipeline_options(p) -> None:
@@ -60,25 +61,14 @@ def _pipeline_options(p) -> None:
     p.add_argument("--examples", type=int, help="held-out examples scored by the offline trait metric (default all)")
     p.add_argument("--coherence-questions", type=int, default=4, help="questions generated per setting for perplexity")
     p.add_argument("--steer-max-new-tokens", type=int, default=24, help="tokens generated per setting for perplexity")
-    p.add_argument("--vector", type=Path, help="steer/monitor with this vector instead (.safetensors or persona_vectors .pt)")
+    p.add_argument("--vector", type=Path,
+                   help="steer/monitor with this vector instead (.safetensors, persona_vectors or assistant-axis .pt)")
     p.add_argument("--positive-template", default="You are {article} {trait} assistant. {instruction}")
     p.add_argument("--negative-template", default="You are a helpful assistant. {instruction}")
     p.add_argument("--api", help="generate responses on this OpenAI-compatible base URL instead of locally")
     p.add_argument("--api-model", help="model name for --api generation")
     p.add_argument("--judge-api", help="base URL of the LLM judge (default: no judge, offline metrics only)")
     p.add_argument("--judge-model", help="judge model name; enables judging and the paper's filter")
-
-
-def load_vector(path: Path, model, trait: str | None = None):
-    """A trait vector from our safetensors artifact or a persona_vectors ``.pt`` file."""
-    from workbench.artifacts import LayerVectors
-
-    from vectors.traits.extraction import import_persona_vectors_pt
-
-    if path.suffix == ".pt":
-        return import_persona_vectors_pt(str(path), model.cfg.n_layers, model.cfg.d_model, trait)
-    vector = LayerVectors.load(path, model.cfg.n_layers, model.cfg.d_model)
-    return LayerVectors(vector.vectors, {**vector.metadata, "source": str(path)})
 
 
 def _write_summary(out: Path, keys: tuple[str, ...], fragment: dict) -> None:
@@ -95,7 +85,10 @@ def _write_summary(out: Path, keys: tuple[str, ...], fragment: dict) -> None:
 
 
 def run_pipeline(args) -> int:
+    from dataclasses import replace
+
     from workbench.api import ApiConfig, ChatClient
+    from workbench.artifacts import load_vectors
     from workbench.generate import Sampling
     from workbench.models import load_model
     from workbench.report import Report
@@ -122,7 +115,10 @@ def run_pipeline(args) -> int:
                           sampling=Sampling(max_new_tokens=args.steer_max_new_tokens)),
     )
     model = load_model(args.model)
-    vector = load_vector(args.vector, model, args.traits[0]) if args.vector else None
+    vector = None
+    if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
+        vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
+        vector = replace(vector, metadata={**vector.metadata, "source": str(args.vector)})
     report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
     result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector)
     for name, fragment in result["traits"].items():
@@ -138,18 +134,19 @@ def run_pipeline(args) -> int:
 
 
 def run_screen(args) -> int:
+    from workbench.artifacts import load_vectors
     from workbench.cache import JsonlCache
     from workbench.generate import Sampling
-    from workbench.models import KNOWN_MODELS, load_model
+    from workbench.layers import default_layer, sweep_layers
+    from workbench.models import load_model
     from workbench.report import Report
 
     from vectors.traits.monitor import load_screen_data, screen
 
     conversations = load_screen_data(args.data)
     model = load_model(args.model)
-    vector = load_vector(args.vector, model)
-    layer = args.layer if args.layer is not None else (
-        KNOWN_MODELS[args.model].default_layer if args.model in KNOWN_MODELS else model.cfg.n_layers // 2)
+    vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
+    layer = args.layer if args.layer is not None else default_layer(model, fallback=sweep_layers(model.cfg.n_layers)[1])
     cache = JsonlCache(args.out / "cache" / "screen_own_responses.jsonl")
     result = screen(model, conversations, vector, layer, cache, Sampling(max_new_tokens=args.max_new_tokens))
     _write_summary(args.out, ("screen", str(args.data)), result)
