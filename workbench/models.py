@@ -138,16 +138,57 @@ def hooked_from_hf(
     cfg = cfg or hooked_config_from_hf(hf_model)
     cfg.device = device
     cfg.default_prepend_bos = False  # chat templates place BOS themselves
+    hf_model.to(device)
     state_dict = _weight_converter(cfg.original_architecture)(hf_model, cfg)
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     model.load_and_process_state_dict(
-        state_dict, fold_ln=False, center_writing_weights=False, center_unembed=False,
+        dict(state_dict), fold_ln=False, center_writing_weights=False, center_unembed=False,  # it pops keys
         fold_value_biases=False, refactor_factored_attn_matrices=False,
     )
     model.to(device)
     model.eval()
     model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
+    _share_weights(model, state_dict, hf_model)
     return remove_weight_copies(model)
+
+
+_HF_TWIN = "_workbench_hf_twin"
+
+
+def _share_weights(model: HookedTransformer, state_dict: dict, hf_model) -> None:
+    """Make ``hf_model`` the hooked model's twin, holding the same weight storage.
+
+    TransformerLens' converters hand most weights over as *views* of the Hugging Face tensors
+    (transposes and head reshapes); loading copied them. Each such parameter is replaced by its
+    view, so the pair costs the memory of one model and a weight edited in place is seen by both.
+    Parameters the converter computed anew (zero biases, Gemma's ``1 + w`` norms) stay separate.
+    The twin is kept outside the module tree (not a submodule: absent from ``state_dict``).
+    """
+    hf_storages = {p.untyped_storage().data_ptr() for p in hf_model.parameters()}
+    for name, converted in state_dict.items():
+        if converted.untyped_storage().data_ptr() not in hf_storages:
+            continue
+        module_name, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        param = module._parameters.get(leaf)
+        if param is None or param.shape != converted.shape or param.dtype != converted.dtype:
+            continue
+        if param.device == converted.device and torch.equal(param, converted):
+            module._parameters[leaf] = torch.nn.Parameter(converted, requires_grad=param.requires_grad)
+    model.__dict__[_HF_TWIN] = hf_model
+
+
+def hf_twin(model):
+    """The Hugging Face model a hooked ``model`` was built from and shares weights with, else None.
+
+    None also when the two no longer share their unembedding (the hooked model was moved to another
+    device or its weights replaced), so generation never runs on stale weights.
+    """
+    twin = getattr(model, "__dict__", {}).get(_HF_TWIN)
+    if twin is None:
+        return None
+    shared = twin.get_output_embeddings().weight.untyped_storage().data_ptr()
+    return twin if model.W_U.untyped_storage().data_ptr() == shared else None
 
 
 def hub_reachable(timeout_s: float = 5.0) -> bool:
