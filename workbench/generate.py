@@ -54,7 +54,15 @@ class Sampling:
             raise InputFormatError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {self.temperature}, {self.top_p}")
 
 
-def _pad_left(prompts: Sequence[Sequence[int]], pad_id: int):
+def generation_pad_id(tokenizer) -> int:
+    """The id left padding uses: the tokenizer's pad token, else its first stop token."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_token_ids(tokenizer)[0]
+
+
+def pad_left(
+    prompts: Sequence[Sequence[int]], pad_id: int
+) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
+    """Token ids left-padded to the longest prompt, and the attention mask (1 = real token)."""
     width = max(len(p) for p in prompts)
     tokens = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -147,7 +155,7 @@ def generate_tokens(
     """
     all_stops = torch.tensor(stop_token_ids(model.tokenizer))
     stops = all_stops if sampling.stop_at_eos else all_stops[:0]
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else int(all_stops[0])
+    pad_id = generation_pad_id(model.tokenizer)
     generator = torch.Generator().manual_seed(sampling.seed)
     runner, steps_class = _engine(model, engine)
     device = model.cfg.device
@@ -155,7 +163,7 @@ def generate_tokens(
     batches = [prompts[i : i + batch_size] for i in range(0, len(prompts), batch_size)]
     with torch.inference_mode(), apply(runner, interventions) as positions:
         for batch in tqdm(batches, desc="generate", disable=not progress, unit="batch"):
-            tokens, mask = _pad_left(batch, pad_id)
+            tokens, mask = pad_left(batch, pad_id)
             tokens, mask = tokens.to(device), mask.to(device)
             new = torch.empty(len(batch), 0, dtype=torch.long, device=device)
             done = torch.zeros(len(batch), dtype=torch.bool, device=device)
