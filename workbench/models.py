@@ -6,6 +6,14 @@ that needs layers ≤ L stops there), a KV cache that our hook mechanism sees po
 the standard ``blocks.{L}.hook_resid_post`` names GemmaScope and sae-lens use, and ``n_devices``
 for models larger than one GPU. Weights are loaded *without* TransformerLens' folding and centering
 (``from_pretrained_no_processing`` semantics) so activations equal Hugging Face's ``hidden_states``.
+
+Generation runs on Hugging Face's side. A hooked model built from an in-memory Hugging Face model
+(:func:`hooked_from_hf`: the shipped model, a local folder) keeps that model as its *twin*, sharing
+the weight tensors (no second copy), and :mod:`workbench.generate` decodes on it: Hugging Face's
+attention and cache, about 2× faster than TransformerLens' on the shipped model. Hub models loaded
+by TransformerLens' streaming loader have no twin and generate with TransformerLens (a twin would
+mean loading the weights twice: 54 GB more for Gemma 2 27B in bf16); load one from a local folder
+to get the fast path (``hooked_from_hf`` briefly holds both copies while converting, then one).
 """
 
 from __future__ import annotations
@@ -134,6 +142,8 @@ def hooked_from_hf(
     """Wrap an in-memory Hugging Face model as a HookedTransformer with unprocessed weights.
 
     No folding or centering, so ``blocks.L.hook_resid_post`` equals HF ``hidden_states[L+1]``.
+    ``hf_model`` is moved to ``device`` and becomes the result's twin (:func:`hf_twin`), sharing
+    its weights: generation runs on it.
     """
     cfg = cfg or hooked_config_from_hf(hf_model)
     cfg.device = device
