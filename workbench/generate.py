@@ -28,6 +28,7 @@ from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
 from workbench.chat import Message, format_prompt, stop_token_ids
 from workbench.errors import InputFormatError
+from workbench.forward import pad_token_id
 from workbench.hooks import Intervention, Positions, apply
 from workbench.models import hf_twin
 
@@ -52,11 +53,6 @@ class Sampling:
             raise InputFormatError(f"max_new_tokens must be ≥ 1, got {self.max_new_tokens}")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise InputFormatError(f"need temperature ≥ 0 and 0 < top_p ≤ 1, got {self.temperature}, {self.top_p}")
-
-
-def generation_pad_id(tokenizer) -> int:
-    """The id left padding uses: the tokenizer's pad token, else its first stop token."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_token_ids(tokenizer)[0]
 
 
 def pad_left(
@@ -155,7 +151,7 @@ def generate_tokens(
     """
     all_stops = torch.tensor(stop_token_ids(model.tokenizer))
     stops = all_stops if sampling.stop_at_eos else all_stops[:0]
-    pad_id = generation_pad_id(model.tokenizer)
+    pad_id = pad_token_id(model.tokenizer)
     generator = torch.Generator().manual_seed(sampling.seed)
     runner, steps_class = _engine(model, engine)
     device = model.cfg.device

@@ -16,7 +16,8 @@ from typing import Sequence
 import torch
 
 from workbench.benchmark.measure import interleaved
-from workbench.generate import Sampling, generation_pad_id, generate_tokens, pad_left
+from workbench.forward import pad_token_id
+from workbench.generate import Sampling, generate_tokens, pad_left
 from workbench.hooks import AddVector, CapProjection, Intervention
 
 OURS = ("plain", "steered", "capped", "sampled")
@@ -58,7 +59,7 @@ def measure_generation(
     greedy = Sampling(max_new_tokens=new_tokens, stop_at_eos=False)
     sampled = Sampling(max_new_tokens=new_tokens, stop_at_eos=False, **SAMPLED)
     variants = interventions(model.cfg.d_model, mid_layer, cap_layers)
-    pad_id = generation_pad_id(model.tokenizer)
+    pad_id = pad_token_id(model.tokenizer)
     counts: dict[str, int] = {}
 
     def ours(name: str) -> None:
