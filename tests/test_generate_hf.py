@@ -110,3 +110,15 @@ def test_gemma2_twin_matches_the_hooked_engine():
         assert uncached == hooked
         outputs.append(hooked)
     assert outputs[0] != outputs[1] and outputs[0] != outputs[2]
+
+
+def test_nucleus_equals_the_full_sort_on_peaked_and_flat_distributions():
+    from workbench.generate import _nucleus
+
+    generator = torch.Generator().manual_seed(0)
+    for scale in (8.0, 3.0, 0.01):  # the last is flat: the nucleus reaches past the top-k candidates
+        probs = torch.softmax(torch.randn(4, 5000, generator=generator) * scale, dim=-1)
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        sorted_probs[sorted_probs.cumsum(dim=-1) - sorted_probs > 0.9] = 0
+        expected = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        assert torch.equal(_nucleus(probs, 0.9), expected), scale

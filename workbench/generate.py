@@ -75,11 +75,27 @@ def _next_tokens(
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
     if sampling.top_p < 1:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_probs.cumsum(dim=-1) - sorted_probs > sampling.top_p
-        sorted_probs[outside] = 0
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        probs = _nucleus(probs, sampling.top_p)
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+_NUCLEUS_CANDIDATES = 1024
+
+
+def _nucleus(probs: Float[Tensor, "batch vocab"], top_p: float) -> Float[Tensor, "batch vocab"]:
+    """``probs`` with every token outside the top-p nucleus set to 0 (vocabulary order kept).
+
+    The nucleus is found among the 1024 most probable tokens (``topk``: a tenth of the time of
+    sorting a 49k vocabulary, the largest cost of a sampled step); only when those hold no more
+    than ``top_p`` of the mass does it sort the whole vocabulary. Same result either way.
+    """
+    sorted_probs, order = probs.topk(min(_NUCLEUS_CANDIDATES, probs.shape[-1]), dim=-1)
+    cumulative = sorted_probs.cumsum(dim=-1)
+    if (cumulative[:, -1] <= top_p).any():
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        cumulative = sorted_probs.cumsum(dim=-1)
+    outside = cumulative - sorted_probs > top_p
+    return torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(outside, 0))
 
 
 class _HookedSteps:
