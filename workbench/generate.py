@@ -4,8 +4,8 @@ Two engines run the same loop. A hooked model built from an in-memory Hugging Fa
 shipped one, a local folder) carries that model as its *twin*, sharing the weights
 (:func:`workbench.models.hf_twin`); generation then runs on the twin with Hugging Face's attention
 and ``DynamicCache``, the interventions installed as forward hooks on its decoder layers by the
-same :func:`~workbench.hooks.apply` (measured in ``workbench bench``: as fast as plain
-``transformers`` ``generate``; TransformerLens' eager decoding was about 2× slower). A hooked model
+same :func:`~workbench.hooks.apply` (``workbench bench`` compares it with plain ``transformers``
+``generate`` in the same run; TransformerLens' eager decoding was 2.1× slower, issue 20). A hooked model
 without a twin (hub models loaded by TransformerLens) generates with TransformerLens and its cache.
 Greedy outputs agree token for token between the two (tests/test_generate_hf.py).
 
