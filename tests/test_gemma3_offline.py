@@ -17,10 +17,11 @@ from workbench.generate import Sampling, generate_responses
 from workbench.hooks import AddVector, CapProjection, Positions, SpliceSAE, TokenCapture, apply
 
 LAYER = 12
-# float32 on CPU: TransformerLens and transformers order the same float operations differently
-# (e.g. the attention softmax and GQA repeat), so logits agree to about 1e-4 of their ~30 range.
-LOGIT_TOLERANCE = 2e-3
-RESID_TOLERANCE = 1e-3  # relative to the residual stream's max |value| at that layer
+# float32 on CPU. Measured: max |Δ logit| 9.2e-5 (logits reach ~100), residual streams equal to a
+# relative 1.4e-7 (they reach ~1e5). TransformerLens and transformers order the same float
+# operations differently, hence tolerances rather than equality.
+LOGIT_TOLERANCE = 1e-3
+RESID_TOLERANCE = 1e-5  # relative to the residual stream's max |value| at that layer
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +113,18 @@ def test_steering_and_capping_act_at_response_tokens_only(gemma3, chat):
 
 
 def test_steered_generation_differs(gemma3):
+    """Gemma's residual stream is large (token norms in the thousands at layer 12), so the steering
+    vector is scaled to half the prompt's median token norm, as a real vector's coefficient would be."""
     conversation = [messages(None, "Tell me about the sea.")]
     sampling = Sampling(max_new_tokens=6)
+    capture = TokenCapture((LAYER,))
+    with torch.inference_mode(), apply(gemma3, [capture]):
+        gemma3(torch.tensor([format_prompt(gemma3.tokenizer, conversation[0])]))
+    scale = 0.5 * capture.values[LAYER][0, 1:].norm(dim=-1).median().item()  # BOS excluded
     direction = torch.randn(640, generator=torch.Generator().manual_seed(1))
+    direction = scale * direction / direction.norm()
     plain = generate_responses(gemma3, conversation, sampling, progress=False)
-    steered = generate_responses(gemma3, conversation, sampling, [AddVector({LAYER: direction}, 8.0)], progress=False)
+    steered = generate_responses(gemma3, conversation, sampling, [AddVector({LAYER: direction}, 1.0)], progress=False)
     assert plain != steered and plain == generate_responses(gemma3, conversation, sampling, progress=False)
 
 
