@@ -83,7 +83,9 @@ class SAESpec:
             return "base-model SAE applied to the instruction-tuned model's activations (tuning mismatch)"
         if self.release is not None and "-it-" in self.release:
             return "instruction-tuned SAE (tuning matches the -it model)"
-        return f"trained on the activations of {self.trained_on}"
+        if self.source == "shipped":
+            return "trained on the chat model it reads (tuning matches)"
+        return "tuning is that of its training model (trained on, above)"
 
     def notes(self) -> str:
         """One line for reports and ``workbench info``: shapes, family, and whether the tuning matches."""
