@@ -219,17 +219,15 @@ def _dequantize(source: GGUFSource, target: Path) -> None:
 
 def load_gguf_hf(source: GGUFSource, dtype: torch.dtype = torch.float32):
     """The GGUF model as a plain transformers model and tokenizer, from the dequantized cache
-    (written on first use). A Gemma 3 GGUF with no chat template gets Gemma 3's published one."""
+    (written on first use; a Gemma 3 GGUF with no chat template gets Gemma 3's published one there)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = dequantized_dir(source.sha256)
-    if not target.is_dir():
+    if not target.is_dir():  # then read back like any later load, so both give the same model
         _dequantize(source, target)
-    tokenizer = AutoTokenizer.from_pretrained(target)
+    tokenizer = AutoTokenizer.from_pretrained(target)  # with the fallback template, saved by _dequantize
     model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype)
     model.eval()
-    if not tokenizer.chat_template and source.architecture in _FALLBACK_TEMPLATES:
-        tokenizer.chat_template = _FALLBACK_TEMPLATES[source.architecture]
     if tokenizer.bos_token_id is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]:
         # It prepends BOS through its post-processor; saying so keeps TransformerLens from
         # re-loading it with add_bos_token=True (15 s for Gemma's 262k vocabulary, template lost).
