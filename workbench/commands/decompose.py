@@ -62,12 +62,11 @@ def write_run(
 def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None]:
     """The (n_layers, d_model) a vector file is read with: the loaded model's, else the card of the
     model the SAE pairs with (so a persona_vectors ``.pt`` is read right with no model loaded)."""
-    from workbench.models import known_model
+    from workbench.models import card_shape
 
     if model is not None:
         return model.cfg.n_layers, model.cfg.d_model
-    card = known_model(model_name) if model_name else None
-    return (card.n_layers, card.d_model) if card else (None, None)
+    return card_shape(model_name) if model_name else (None, None)
 
 
 def run_decompose(
@@ -90,6 +89,7 @@ def run_decompose(
     layer = sae_layer(spec, layer)  # a layer without an SAE fails before anything slow
     model_name = model_name or default_model_name(spec)
     if model is None and model_name is not None and (spec.source != "registry" or corpus is not None):
+        load_vectors(vector_path, *_vector_shape(None, model_name))  # fail on a bad file before the slow model load
         model = load_model(model_name)
     vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
