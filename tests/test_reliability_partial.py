@@ -126,3 +126,28 @@ def test_bad_eval_prompt_fails_at_load_before_generation(model, tmp_path, monkey
     err = capsys.readouterr().err
     assert "clerk.json field 'eval_prompt'" in err and "{question} and {answer}" in err
     assert not (tmp_path / "run" / "cache").exists()
+
+
+def test_traits_steer_with_a_judge_refusing_everything_writes_why(model, tmp_path, monkeypatch, capsys):
+    """No contrastive pair survives the trait judge: the trait's vectors, steering and the geometry
+    are lines saying why (responses usable, the filter's thresholds); the run is written, exit 3."""
+    import math
+
+    import workbench.models
+
+    monkeypatch.setattr(workbench.models, "load_model", lambda name=None, **kw: model)
+    out = tmp_path / "run"
+    with FakeOpenAI(answer=lambda r: "REFUSAL", logprobs=lambda r: {"REFUSAL": math.log(0.95), "5": math.log(0.05)}) as server:
+        status = main(["traits", "steer", "pirate", "--out", str(out), "--questions", "2", "--one-instruction",
+                       "--max-new-tokens", "4", "--layers", "12", "--coefficients", "0.1", "--n-random", "1",
+                       "--judge-api", server.base_url, "--judge-model", "judge"])
+    assert status == EXIT_PARTIAL
+    s = json.loads((out / "summary.json").read_text())
+    pirate = s["traits"]["pirate"]
+    assert pirate["n_pairs"] == 0 and set(pirate["unavailable"]) == {"vectors", "steering"}
+    assert "no contrastive pair left: 4 of 4 responses usable" in pirate["unavailable"]["vectors"]
+    assert "positive trait ≥ 50" in pirate["unavailable"]["vectors"] and "4 usable responses have no trait score" in pirate["unavailable"]["vectors"]
+    assert s["geometry"] == {"unavailable": "no trait has a vector (see each trait's unavailable figures)"}
+    html = (out / "report.html").read_text()
+    assert "Trait: pirate" in html and "vectors unavailable:" in html and "steering unavailable:" in html
+    assert "pirate: vectors unavailable" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from workbench.report import Report
+from workbench.unavailable import by_reason
 
 from vectors.traits.steering import sweep_figure
 
@@ -36,6 +37,8 @@ def add_trait_section(report: Report, summary: dict[str, Any]) -> None:
     )
     if "vector_source" in summary:
         section.note(f"Steering and monitoring use the imported vector {summary['vector_source']}.")
+    for reason, figures in by_reason(summary.get("unavailable", {})).items():
+        section.unavailable(figures, reason)
     steering = summary.get("steering")
     if steering:
         section.plotly(sweep_figure(steering["sweep"], name))

@@ -7,6 +7,7 @@ after ``extract`` keeps both), ``report.html``, ``artifacts/`` and ``cache/`` (r
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 DEFAULT_OUT = Path("runs/traits")
@@ -92,6 +93,7 @@ def run_pipeline(args) -> int:
     from workbench.generate import Sampling
     from workbench.models import load_model
     from workbench.report import Report
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
 
     from vectors.traits.data import BUILTIN_DIR, load_trait
     from vectors.traits.responses import PromptTemplates
@@ -130,8 +132,12 @@ def run_pipeline(args) -> int:
         chosen = fragment.get("steering", {}).get("chosen", {})
         print(f"{name}: {fragment['n_pairs']} pairs; chosen layer {chosen.get('layer')}, coefficient "
               f"{chosen.get('coefficient')}; slope {fragment.get('steering', {}).get('steering_slope')}")
+    for name, fragment in result["traits"].items():
+        for reason, figures in by_reason(fragment["unavailable"]).items():
+            print(f"{name}: {', '.join(figures)} unavailable: {reason}", file=sys.stderr)
     print(f"wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")
-    return 0
+    partial = "unavailable" in result["geometry"] or any(f["unavailable"] for f in result["traits"].values())
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
 def run_screen(args) -> int:
