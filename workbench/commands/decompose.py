@@ -33,13 +33,20 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
+    import sys
+
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL
 
     summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus)
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
                       "out": str(args.out)}, indent=2))
-    return 0
+    attribution = summary.get("encoder_attribution")
+    if isinstance(attribution, dict) and "unavailable" in attribution:
+        print(f"encoder attribution unavailable: {attribution['unavailable']}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def write_run(
