@@ -151,3 +151,29 @@ def test_traits_steer_with_a_judge_refusing_everything_writes_why(model, tmp_pat
     html = (out / "report.html").read_text()
     assert "Trait: pirate" in html and "vectors unavailable:" in html and "steering unavailable:" in html
     assert "pirate: vectors unavailable" in capsys.readouterr().err
+
+
+def test_traits_monitor_with_an_imported_vector_and_no_scores_marks_r(model, tmp_path, monkeypatch):
+    """With an imported vector monitoring still runs; a judge that scores nothing leaves Pearson r
+    a line (None in summary.json, never NaN, which is not JSON)."""
+    import math
+
+    import torch
+
+    import workbench.models
+
+    monkeypatch.setattr(workbench.models, "load_model", lambda name=None, **kw: model)
+    torch.save(torch.randn(31, 576, generator=torch.Generator().manual_seed(1)), tmp_path / "pirate_response_avg_diff.pt")
+    out = tmp_path / "run"
+    with FakeOpenAI(answer=lambda r: "REFUSAL", logprobs=lambda r: {"REFUSAL": math.log(0.95), "5": math.log(0.05)}) as server:
+        status = main(["traits", "monitor", "pirate", "--out", str(out), "--questions", "1", "--eval-questions", "2",
+                       "--one-instruction", "--max-new-tokens", "4", "--layers", "12", "--vector",
+                       str(tmp_path / "pirate_response_avg_diff.pt"), "--judge-api", server.base_url, "--judge-model", "j"])
+    assert status == EXIT_PARTIAL
+    text = (out / "summary.json").read_text()
+    assert "NaN" not in text
+    pirate = json.loads(text)["traits"]["pirate"]
+    assert set(pirate["unavailable"]) == {"vectors", "monitoring r"} and pirate["monitoring"]["n"] == 4
+    assert pirate["monitoring"]["r_prompt_last"] is None and "0 of 4 responses have a score" in pirate["unavailable"]["monitoring r"]
+    assert json.loads(text)["geometry"]["names"] == ["pirate"]  # the imported vector
+    assert "monitoring r unavailable:" in (out / "report.html").read_text()

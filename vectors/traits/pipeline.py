@@ -187,6 +187,8 @@ class TraitRun:
             else:
                 layers = self.layers()
                 out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
+                if "unavailable" in out["monitoring"]:
+                    out["unavailable"]["monitoring r"] = out["monitoring"]["unavailable"]
         if pairs:
             first = pairs[0]
             out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}

@@ -57,12 +57,13 @@ def add_trait_section(report: Report, summary: dict[str, Any]) -> None:
         samples = [r for r in steering["sweep"] if r.get("sample_response") and r["layer"] == chosen["layer"]]
         section.preformatted("\n".join(f"[coef {r['coefficient']:+.3f}] {r['sample_response']}" for r in samples))
     monitoring = summary.get("monitoring")
-    if monitoring:
+    if monitoring and monitoring["r_prompt_last"] is not None:
         section.text(
             f"Monitoring at layer {monitoring['layer']} over {monitoring['n']} responses (score: "
             f"{monitoring['score_source']}): Pearson r = {monitoring['r_prompt_last']:.3f} for the last prompt "
             f"token's projection, {monitoring['r_response_mean']:.3f} for the response mean's."
         )
+    if monitoring:
         section.plotly(_monitor_figure(monitoring, name))
     example = summary.get("example")
     if example:
