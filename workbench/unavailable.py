@@ -18,7 +18,7 @@ Exit statuses of every ``workbench`` command:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -36,16 +36,6 @@ class Unavailable:
 
     def __str__(self) -> str:
         return f"unavailable: {self.reason}"
-
-
-def summary_value(value: Any) -> Any:
-    """``value`` as summary.json holds it: an :class:`Unavailable` becomes ``{"unavailable": reason}``."""
-    return value.to_summary() if isinstance(value, Unavailable) else value
-
-
-def exit_status(*values: Any) -> int:
-    """:data:`EXIT_PARTIAL` when any of ``values`` is :class:`Unavailable`, else :data:`EXIT_OK`."""
-    return EXIT_PARTIAL if any(isinstance(v, Unavailable) for v in values) else EXIT_OK
 
 
 def by_reason(unavailable: Mapping[str, str]) -> dict[str, list[str]]:
