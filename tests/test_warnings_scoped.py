@@ -21,7 +21,7 @@ from workbench.models import hooked_transformer_chosen
 def test_decompose_on_the_shipped_sae_prints_neither_notice(tmp_path):
     torch.save(torch.randn(31, 576, generator=torch.Generator().manual_seed(0)), tmp_path / "evil_response_avg_diff.pt")
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join((SHIPPED_DIR / "corpus.jsonl").read_text().splitlines()[:2]) + "\n")
+    corpus.write_text("\n".join((SHIPPED_DIR / "corpus.jsonl").read_text().splitlines()[:4]) + "\n")  # default and role replies
     env = {**os.environ, "PYTHONWARNINGS": "default", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "decompose", str(tmp_path / "evil_response_avg_diff.pt"), "--sae",
@@ -32,6 +32,7 @@ def test_decompose_on_the_shipped_sae_prints_neither_notice(tmp_path):
     for notice in ("model_from_pretrained_kwargs", "HookedTransformer is deprecated", "Moving model to device"):
         assert notice not in done.stderr and notice not in done.stdout
     assert json.loads(done.stdout)["sae"] == "shipped:smollm2-135m-instruct-L18"  # stdout is the JSON alone
+    assert "DeprecationWarning" in done.stderr  # other notices (here sae-lens importing transformer_lens.utils) still show
 
 
 def test_the_silencing_is_scoped_to_one_message():
