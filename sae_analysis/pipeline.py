@@ -21,6 +21,7 @@ from workbench.errors import ShapeError
 from workbench.metrics import TraitExample
 
 from sae_analysis import contexts as ctx
+from sae_analysis.dashboards import Dashboards, build_dashboards, dashboard_features
 from sae_analysis.decompose import Decomposition, FeatureHit, decompose, encoder_attribution
 from sae_analysis.feature_steering import ComparisonConfig, compare_steering, reference_activations, summarize
 from sae_analysis.saes import SHIPPED_DIR, SAESpec, sae_layer
@@ -94,6 +95,7 @@ class VectorDecomposition:
     layer: int
     decomposition: Decomposition
     corpus: CorpusReading | None = None
+    dashboards: Dashboards | None = None
 
     def to_summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,13 +106,14 @@ class VectorDecomposition:
             attribution = self.corpus.attribution
             out["encoder_attribution"] = attribution.to_summary() if attribution else None
             out["contexts"] = self.corpus.contexts_summary()
+        if self.dashboards is not None:
+            out["dashboards"] = self.dashboards.to_summary()
         return out
 
 
-def _read_corpus(model, sae, corpus: Sequence[dict], layer: int, features: Sequence[int]) -> CorpusReading:
+def _read_corpus(model, sae, corpus: Sequence[dict], acts: Sequence[Tensor], features: Sequence[int]) -> CorpusReading:
     """Encoder attribution (default-assistant minus role-play responses) and the max-activating
-    contexts of ``features`` over the corpus rows (from :func:`corpus_rows`)."""
-    acts = ctx.token_activations(model, corpus, layer)
+    contexts of ``features`` over the corpus rows (from :func:`corpus_rows`) and their activations."""
     default = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") in DEFAULT_PERSONAS]
     roles = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") not in DEFAULT_PERSONAS]
     attribution = None
@@ -124,16 +127,23 @@ def _read_corpus(model, sae, corpus: Sequence[dict], layer: int, features: Seque
 
 def decompose_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model=None, corpus: Sequence[dict] | None = None,
-    k: int = 20,
+    k: int = 20, dashboards: int = 10, name: str = "vector",
 ) -> VectorDecomposition:
     """Decoder-cosine decomposition of ``vector`` (read at ``layer``) against chance; with a model and
-    its corpus rows, also the encoder attribution and the top 5 + 5 features' contexts."""
+    its corpus rows, also the encoder attribution, the top 5 + 5 features' contexts and the
+    dashboards (:mod:`sae_analysis.dashboards`) of ``name`` and of the top ``dashboards`` features of
+    each list (0: none)."""
     result = decompose(vector, sae.W_dec.detach(), k=k)
-    reading = None
+    reading = pages = None
     if model is not None and corpus is not None:
+        acts = ctx.token_activations(model, corpus, layer)
         features = [h.index for h in result.top_positive[:5] + result.top_negative[:5]]
-        reading = _read_corpus(model, sae, corpus, layer, features)
-    return VectorDecomposition(spec, layer, result, reading)
+        reading = _read_corpus(model, sae, corpus, acts, features)
+        if dashboards > 0:
+            listed = dashboard_features(result, reading.attribution, dashboards)
+            pages = build_dashboards(model, sae, spec, vector, layer, name, corpus, acts, listed,
+                                     result.top_positive[:dashboards] + result.top_negative[:dashboards])
+    return VectorDecomposition(spec, layer, result, reading, pages)
 
 
 @dataclass(frozen=True)

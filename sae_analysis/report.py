@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from workbench.report import Report, Section
 
+from sae_analysis.dashboard_report import PAGE, feature_anchor
 from sae_analysis.decompose import FeatureHit
 from sae_analysis.pipeline import SteeringComparison, VectorDecomposition
 from sae_analysis.saes import SAESpec
@@ -55,6 +56,13 @@ def decomposition_report(result: VectorDecomposition, vector_name: str) -> Repor
     report.section("Decoder cosine: top features").table(_feature_rows(d.top_positive, spec), "most positive") \
         .table(_feature_rows(d.top_negative, spec), "most negative")
     _reconstruction_section(report.section("Reconstruction from top-k decoder directions"), d.reconstruction)
+    if result.dashboards is not None:
+        section = report.section("Dashboards")
+        section.text("Logit effects, density, activation histogram, contexts by quantile and neighbours of the "
+                     "vector and of each listed feature, on one page:")
+        section.link(PAGE, f"{vector_name}: vector dashboard")
+        for f, d in result.dashboards.features.items():
+            section.link(f"{PAGE}#{feature_anchor(f)}", f"feature {f} ({'; '.join(d.reasons)}): {d.logits.summary_line(3)}")
     corpus = result.corpus
     if corpus is not None:
         if corpus.attribution is not None:

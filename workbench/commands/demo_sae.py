@@ -42,7 +42,8 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
     vectors = {name: load_vectors(path, model.cfg.n_layers, model.cfg.d_model) for name, path in paths.items()}
     for name, path in paths.items():
         vector, layer = vector_for_sae(vectors[name], spec, source=str(path))
-        result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120))
+        result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120),
+                                  dashboards=3 if quick else 5, name=name)
         write_run(out / "sae" / name, path, vectors[name], result, decomposition_report(result, path.name))
         d = result.decomposition
         top = [h.index for h in d.top_positive[:5]]
@@ -60,6 +61,7 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
     section.plotly(reconstruction_figure(curves))
     for name in decompositions:
         section.link(f"sae/{name}/report.html", f"{name}: features, attribution, max-activating contexts")
+        section.link(f"sae/{name}/dashboards.html", f"{name}: vector and feature dashboards")
     comparison = None
     if COMPARE_TRAIT in vectors:
         path = paths[COMPARE_TRAIT]
