@@ -23,7 +23,7 @@ from workbench.metrics import TraitExample
 from sae_analysis import contexts as ctx
 from sae_analysis.dashboards import Dashboards, build_dashboards, dashboard_features
 from sae_analysis.decompose import Decomposition, FeatureHit, decompose, encoder_attribution
-from sae_analysis.feature_steering import ComparisonConfig, compare_steering, reference_activations, summarize
+from sae_analysis.feature_steering import Baselines, ComparisonConfig, compare_steering, reference_activations, summarize
 from sae_analysis.saes import SHIPPED_DIR, SAESpec, sae_layer
 
 DEFAULT_PERSONAS = (None, "You are a helpful assistant.",
@@ -158,23 +158,29 @@ class SteeringComparison:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     seconds: float
+    output_score_ranking: list[tuple[int, float, float]] = ()  # (feature, sign, raise of the trait metric)
+    output_score_selection: str = "held-out"  # or "in-sample": ranked on the scored examples
+    instruction: str | None = None
 
     def to_summary(self) -> dict[str, Any]:
         return {"layer": self.layer, "sae": self.spec.id, "activation_norm": self.activation_norm,
                 "config": {k: v for k, v in self.config.__dict__.items() if k != "sampling"},
+                "instruction": self.instruction, "output_score_selection": self.output_score_selection,
+                "output_score_ranking": [{"feature": f, "sign": s, "trait_raise": r} for f, s, r in self.output_score_ranking],
                 "rows": self.rows, "summary": self.summary, "seconds": self.seconds}
 
 
 def compare_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model, corpus: Sequence[dict],
     examples: Sequence[TraitExample], questions: Sequence[str] | None = None,
-    config: ComparisonConfig = ComparisonConfig(), progress: bool = True,
+    config: ComparisonConfig = ComparisonConfig(), progress: bool = True, baselines: Baselines = Baselines(),
 ) -> SteeringComparison:
-    """Steer with ``vector`` and with its SAE features over a coefficient sweep, scored on ``examples``.
+    """Steer with ``vector``, its SAE features and the field's baselines (``baselines``: prompting,
+    output-score selection, the behavioural score, a judge) over a coefficient sweep, scored on ``examples``.
 
     The corpus rows give the mean activation norm that scales the additive methods and each
     feature's max activation that scales splice clamps; ``questions`` (default: the examples')
-    are generated for perplexity.
+    are generated for perplexity and the behavioural score.
     """
     started = time.time()
     acts = ctx.token_activations(model, corpus, layer)
@@ -182,5 +188,7 @@ def compare_vector(
     norm = float(response_acts.norm(dim=-1).mean())
     reference = reference_activations(sae, response_acts)
     questions = list(questions or dict.fromkeys(e.question for e in examples))
-    rows = compare_steering(model, vector, layer, sae, examples, questions, norm, reference, config, progress)
-    return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1))
+    rows, ranking = compare_steering(model, vector, layer, sae, examples, questions, norm, reference, config, progress,
+                                     baselines)
+    return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1), ranking,
+                              "held-out" if baselines.selection_examples else "in-sample", baselines.instruction)
