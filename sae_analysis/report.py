@@ -137,6 +137,8 @@ def comparison_report(result: SteeringComparison, vector_name: str) -> Report:
                   f"classifier: σ of the log-likelihood of the generation with the instruction minus without), fluency "
                   f"(perplexity relative to unsteered generations, capped at 1) and non-repetition; mean and 95% interval "
                   f"over the held-out questions.")
+        head.note("The concept part favours the prompt rows by construction: their text was decoded from the model with "
+                  "the instruction that then rates it. Compare prompting on the trait metric too, or with a judge.")
     if result.output_score_ranking:
         head.text(f"Output-score rows (outscoreK) steer with the K features whose steering alone raised the trait metric "
                   f"most ({result.output_score_selection} ranking): " + ", ".join(
