@@ -1,13 +1,17 @@
 """Feature-level steering on the shipped model and SAE: the splice edits only what it clamps, top-k
 directions have the vector's norm, and the comparison runs end to end with its control rows."""
 
+import math
+
 import pytest
 import torch
+from openai_server import FakeOpenAI
 
 from sae_analysis.feature_steering import (
     Baselines, ComparisonConfig, compare_steering, random_directions, reference_activations, summarize, topk_direction,
 )
 from sae_analysis.saes import load_sae
+from workbench.api import ApiConfig, ChatClient
 from workbench.chat import format_conversation, messages
 from workbench.generate import Sampling
 from workbench.hooks import SpliceSAE, TokenCapture, apply
@@ -76,10 +80,16 @@ def test_comparison_runs_with_control_rows_and_names_a_winner(model, sae, tokens
                 TraitExample("How are you?", "Shiver me timbers, fine!", "I am doing well, thank you.")]
     config = ComparisonConfig(ks=(1,), coefficients=(0.2,), clamp_multiples=(2.0,), n_random=1,
                               sampling=Sampling(max_new_tokens=4), output_score_ks=(1,), n_candidates=3)
-    baselines = Baselines("You are a pirate. Always talk like a pirate.",
-                          (TraitExample("Where is the ship?", "Arr, she be in port, matey!", "The ship is in the port."),))
-    rows, ranking = compare_steering(model, vector, LAYER, sae, examples, ["Who are you?", "How are you?"], 10.0,
-                                     reference, config, progress=False, baselines=baselines)
+    with FakeOpenAI(answer=lambda r: "x", logprobs=lambda r: {"70": math.log(0.5), "90": math.log(0.5)}) as server:
+        judge = ChatClient(ApiConfig(server.base_url, "judge", backoff_base_s=0.001, requests_per_second=1000))
+        baselines = Baselines("You are a pirate. Always talk like a pirate.",
+                              (TraitExample("Where is the ship?", "Arr, she be in port, matey!", "The ship is in the port."),),
+                              judge, "pirate", "Talks like a pirate.")
+        rows, ranking = compare_steering(model, vector, LAYER, sae, examples, ["Who are you?", "How are you?"], 10.0,
+                                         reference, config, progress=False, baselines=baselines)
+        judged = [r["body"]["messages"][0]["content"] for r in server.requests]
+    assert len(judged) == 2 * len(rows) and all("pirate" in text for text in judged)
+    assert all(r["judge_trait"] == pytest.approx(80) for r in rows)
     assert [r["method"] for r in rows] == ["none", "whole", "top1", "outscore1", "prompt", "prompt+whole", "random0",
                                            "splice1"]
     assert all(r["ci95"] >= 0 for r in rows)
