@@ -53,11 +53,11 @@ def measure_dashboards(model, n_features: int = 20, n_rows: int = 40, d_sae: int
     vector = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(1))
     listed = decompose(vector, sae.W_dec, k=n_features // 2)
     features = dashboard_features(listed, None, n_features // 2)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = build_dashboards(model, sae, spec, vector, layer, "random", rows, acts, features,
                               listed.top_positive + listed.top_negative)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {"d_sae": d_sae, "d_in": model.cfg.d_model, "n_features": len(result.features), "corpus_rows": len(rows),
-            "corpus_tokens": result.n_tokens, "seconds": seconds, "corpus_forward_seconds": forward_s,
+            "corpus_tokens": result.n_tokens, "seconds": seconds, "cpu_seconds": cpu_seconds, "corpus_forward_seconds": forward_s,
             "implementation": "sae_analysis.dashboards.build_dashboards on a random sae-lens JumpReLU SAE, "
                               "d_in = the shipped model's d_model"}

@@ -129,7 +129,7 @@ def _goals(result: dict, n_layers: int, mid: int) -> dict:
     if "dashboards" in result:
         d = result["dashboards"]
         goals["dashboards_seconds"] = goal(d["seconds"], "<", 60.0, f"dashboards of {d['n_features']} features, "
-                                           f"{d['d_sae']}-feature dictionary (d_in {d['d_in']}), s")
+                                           f"{d['d_sae']}-feature dictionary (d_in {d['d_in']}), s", d["cpu_seconds"])
     if "memory" in result:
         goals["memory_large_vs_small"] = goal(result["memory"]["ratio_peak_rss_large_vs_small"], "<=", 1.1,
                                               "peak RSS of extraction, large ÷ small set")
