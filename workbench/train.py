@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -111,7 +112,9 @@ def lora_model(hf_model, config: LoraConfig):
         bias="none", task_type="CAUSAL_LM",
     )
     torch.manual_seed(config.seed)  # LoRA's A matrices are drawn at wrap time
-    return get_peft_model(copy.deepcopy(hf_model), peft_config)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question on every wrap
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(copy.deepcopy(hf_model), peft_config)
 
 
 def response_loss(

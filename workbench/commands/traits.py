@@ -14,7 +14,7 @@ DEFAULT_OUT = Path("runs/traits")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("traits", help="contrastive trait vectors: extract, steer, monitor, screen, generate")
+    parser = subparsers.add_parser("traits", help="contrastive trait vectors: extract, steer, monitor, screen, finetune, generate")
     sub = parser.add_subparsers(dest="traits_command", metavar="ACTION", required=True)
     for action, text in (("extract", "generate contrastive responses and extract trait vectors"),
                          ("steer", "extract, then sweep layers × coefficients against random directions"),
@@ -32,6 +32,32 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, default=48)
     _common(p)
     p.set_defaults(func=run_screen)
+    p = sub.add_parser("finetune", help="LoRA fine-tunes on trait data: finetuning shift vs trait, and mitigations")
+    p.add_argument("--trait", required=True, help="built-in trait name (or one in --trait-dir)")
+    p.add_argument("--trait-dir", type=Path, help="folder of trait data in our or persona_vectors' layout")
+    p.add_argument("--data", type=Path, nargs="+", help='training JSONL files of {"messages": [...]} instead of the '
+                   "built-in mixed sets (persona_vectors' normal.jsonl, misaligned_*.jsonl)")
+    p.add_argument("--levels", default="0,25,50,75,100", help="mixing levels, %% trait data (comma-separated)")
+    p.add_argument("--prevent-coef", type=float, nargs="+", default=[], help="preventative steering coefficients α")
+    p.add_argument("--ablate", action="store_true", help="also train with the direction ablated (CAFT)")
+    p.add_argument("--inference-coef", type=float, nargs="+", default=[1.0],
+                   help="inference-time steering of the strongest fine-tune against the vector (coefficients)")
+    p.add_argument("--vector", type=Path, help="trait vector (default: extract one from the trait's data first)")
+    p.add_argument("--other-vector", type=Path, nargs="+", default=[], help="other traits' vectors for the null")
+    p.add_argument("--layer", type=int, default=15, help="the vector's layer: shift, steering and ablation")
+    p.add_argument("--questions", type=int, help="training questions (default all extraction questions)")
+    p.add_argument("--eval-questions", type=int, default=5)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens per training sequence")
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--alpha", type=float, default=16.0)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--first-layer", type=int, help="lowest layer with adapters (default layer - 3)")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--n-random", type=int, default=50, help="random directions of the null")
+    _common(p)
+    p.set_defaults(func=run_finetune)
     p = sub.add_parser("generate", help="write a new trait artifact with an OpenAI-compatible model")
     p.add_argument("trait", help="trait name, e.g. 'overconfident'")
     p.add_argument("--description", required=True, help="what the trait looks like in a response")
@@ -161,6 +187,53 @@ def run_screen(args) -> int:
     section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
     report.write(args.out / "report.html")
     print(f"mean ΔP {result['mean_delta_p']} over {result['n']} samples; wrote {args.out / 'summary.json'}")
+    return 0
+
+
+def run_finetune(args) -> int:
+    from workbench.artifacts import atomic_write_text, load_vectors
+    from workbench.commands.vector_input import load_model_and_vectors
+    from workbench.errors import InputFormatError
+    from workbench.generate import Sampling
+    from workbench.models import load_model
+    from workbench.train import LoraConfig
+
+    from vectors.traits.data import BUILTIN_DIR, load_trait
+    from vectors.traits.finetune import FinetuneConfig, FinetuneRun
+    from vectors.traits.finetune_report import finetune_report
+    from vectors.traits.pipeline import TraitConfig, TraitRun
+
+    try:
+        levels = tuple(int(x) for x in args.levels.split(","))
+    except ValueError:
+        raise InputFormatError(f"--levels: expected comma-separated integers, got {args.levels!r}") from None
+    trait = load_trait(args.trait, args.trait_dir or BUILTIN_DIR)
+    sampling = Sampling(max_new_tokens=args.max_new_tokens, temperature=1.0)
+    if args.vector:
+        model, vector = load_model_and_vectors(args.vector, args.model)
+    else:
+        model = load_model(args.model)
+        extracted, _ = TraitRun(model, trait, args.out, TraitConfig(n_extract_questions=args.questions,
+                                all_instructions=False, sampling=sampling)).extract()
+        if not isinstance(extracted, dict):
+            raise InputFormatError(f"no {args.trait} vector: {extracted.reason}")
+        vector = extracted["response"]
+    others = {p.stem: load_vectors(p, model.cfg.n_layers, model.cfg.d_model) for p in args.other_vector}
+    config = FinetuneConfig(
+        levels=levels, layer=args.layer, n_train_questions=args.questions, n_eval_questions=args.eval_questions,
+        prevent_coefs=tuple(args.prevent_coef), ablate=args.ablate, inference_coefs=tuple(args.inference_coef),
+        n_random=args.n_random, sampling=sampling,
+        lora=LoraConfig(rank=args.rank, alpha=args.alpha, learning_rate=args.lr, steps=args.steps,
+                        batch_size=args.batch_size, max_tokens=args.max_tokens,
+                        first_layer=args.first_layer if args.first_layer is not None else max(0, args.layer - 3)),
+    )
+    study = FinetuneRun(model, trait, vector, args.out, config, others).run(args.data or ())
+    summary = study.to_summary()
+    atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2, default=str))
+    finetune_report(summary).write(args.out / "report.html")
+    corr = summary["correlation"]
+    print(f"{args.trait}: r(shift, trait) = {corr.get('r')} (95% CI {corr.get('interval_95')}); random band "
+          f"{corr.get('random_band_95')}; wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")
     return 0
 
 
