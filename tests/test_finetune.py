@@ -92,19 +92,18 @@ def test_persona_vectors_jsonl_imports_and_trains(model, tmp_path):
 def test_levels_0_shift_is_zero_within_noise(model, pirate_vector, tmp_path):
     """Training on 0% trait data leaves the shift along the trait vector inside the spread of the
     same shift along random unit directions."""
-    config = FinetuneConfig(levels=(0,), layer=20, n_train_questions=3, n_eval_questions=3, n_examples=3,
+    config = FinetuneConfig(levels=(0,), layer=26, n_train_questions=3, n_eval_questions=3, n_examples=3,
                             inference_coefs=(), n_random=20, lora=TINY)
     run = FinetuneRun(model, load_trait("pirate"), pirate_vector, tmp_path, config, progress=False)
     study = run.run()
     base, level0 = study.evals
-    assert base.shift_prompt_last[20] == pytest.approx(0.0, abs=1e-5)
-    shift = level0.train and level0.shift_prompt_last[20]
-    generator = torch.Generator().manual_seed(1)
-    randoms = torch.randn(50, model.cfg.d_model, generator=generator)
-    randoms = randoms / randoms.norm(dim=1, keepdim=True)
-    diff = torch.tensor(level0.shift_prompt_last[20])
+    assert base.shift_prompt_last[26] == pytest.approx(0.0, abs=1e-5)
     assert study.sets[0].level == 0 and study.sets[0].delta_p is not None
-    assert abs(shift) < 1.0  # small on the activation scale of this layer (norms of tens)
+    # A random unit direction's projection of the shift has standard deviation |shift| / sqrt(d_model).
+    noise = level0.shift_norm / model.cfg.d_model ** 0.5
+    print(f"level-0 shift along the pirate vector {level0.shift_prompt_last[26]:.4f}, random sd {noise:.4f}")
+    assert level0.shift_norm > 0  # the weights did move
+    assert abs(level0.shift_prompt_last[26]) < 3 * noise
     summary = study.to_summary()
     assert summary["finetunes"][1]["train"]["steps"] == TINY.steps
     json.dumps(summary)
