@@ -36,7 +36,7 @@ def test_every_goal_has_a_finite_positive_ratio(result):
 
 
 def test_timings_have_min_median_and_three_repeats(result):
-    figures = [result["extraction"], result["generation"], result["decomposition"]]
+    figures = [result["extraction"], result["generation"], result["decomposition"], result["training"]]
     for figure in figures:
         for name, timing in figure["timings"].items():
             assert len(timing["repeats_s"]) >= 3, name
@@ -92,3 +92,10 @@ def test_unknown_figure_is_refused():
 
     with pytest.raises(InputFormatError, match="unknown figures"):
         run_benchmark(replace(BenchConfig.quick(), figures=("nope",)), model=object(), hf_model=object())
+
+
+def test_training_step_is_measured_beside_the_forward_pass(result):
+    rates = result["training"]["tokens_per_s"]
+    assert set(rates) == {"forward", "lora_step", "lora_step_naive"}
+    assert all(_positive_finite(rate["best"]) for rate in rates.values())
+    assert "lora_step" in markdown(result)

@@ -25,10 +25,11 @@ from workbench.benchmark.decomposition import measure_decomposition
 from workbench.benchmark.extraction import measure_extraction
 from workbench.benchmark.generation import measure_generation
 from workbench.benchmark.isolated import measure_memory, measure_projection
+from workbench.benchmark.training import measure_training
 from workbench.errors import InputFormatError
 
 
-FIGURES = ("extraction", "generation", "decomposition", "dashboards", "projection", "memory")
+FIGURES = ("extraction", "generation", "decomposition", "dashboards", "projection", "memory", "training")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class BenchConfig:
     chunk_size: int = 256
     memory_sizes: tuple[int, int] = (64, 512)
     memory_repeats: int = 3
+    train_batch: int = 8
+    train_tokens: int = 64
     repeats: int = 3
     threads: int | None = None
     figures: tuple[str, ...] = FIGURES
@@ -68,7 +71,7 @@ class BenchConfig:
                    generation_prompts=2, generation_batch=2, new_tokens=3, cap_layers=2,
                    decoder_shape=(2048, 256), dashboard_features=2, dashboard_rows=2, dashboard_width=4096,
                    conversation_tokens=300, chunk_size=64,
-                   memory_sizes=(4, 16), memory_repeats=1)
+                   memory_sizes=(4, 16), memory_repeats=1, train_batch=2, train_tokens=24)
 
 
 def _meets(value: float, op: str, target: float) -> bool:
@@ -212,6 +215,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
                 config.chunk_size, config.repeats),
             "memory": lambda: measure_memory(
                 model_file, {n: chats[:n] for n in config.memory_sizes}, n_layers, d_model, config.memory_repeats),
+            "training": lambda: measure_training(
+                model, hf_model, chats[: config.train_batch], mid, config.train_tokens, config.repeats, progress),
         }
         for name in FIGURES:
             if name in config.figures:

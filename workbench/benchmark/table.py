@@ -45,8 +45,14 @@ def _memory(mem: dict) -> list[str]:
             f"{size['full_activation_cache_would_be_mib']:.0f}) |" for n, size in mem["sizes"].items()]
 
 
+def _training(t: dict) -> list[str]:
+    return [f"| {name}, batch {t['batch']} × ≤{t['max_tokens']} tokens (adapters from layer {t['first_layer']} for "
+            f"lora_step), tokens/s | {rate['best']:.1f} / {rate['median']:.1f} |" for name, rate in t["tokens_per_s"].items()]
+
+
 _FIGURES = {"extraction": _extraction, "generation": _generation, "decomposition": _decomposition,
-            "dashboards": _dashboards, "projection": _projection, "memory": _memory}
+            "dashboards": _dashboards, "projection": _projection, "memory": _memory,
+            "training": _training}
 
 
 def markdown(result: dict) -> str:
