@@ -16,6 +16,7 @@ EXPECTED_OUTPUT = {
     "04_trait_steering": ["mean activation norm at layer 12:", "slope", "figure written: True"],
     "05_sae_decomposition": ["held-out explained variance", "beats chance:", "more active on default answers",
                              "blocks.22.hook_resid_post 4608 131072", "clamp 0.0:"],
+    "06_finetuning_shift": ["pairs:", "fine-tune 100%: shift at layer 26", "preventative steer 1", "r(shift, trait):", "ΔP per set:"],
 }
 
 
