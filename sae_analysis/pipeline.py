@@ -174,3 +174,11 @@ def compare_vector(
     questions = list(questions or dict.fromkeys(e.question for e in examples))
     rows = compare_steering(model, vector, layer, sae, examples, questions, norm, reference, config, progress)
     return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1))
+
+
+def run_summary(
+    source: str | Path, vectors: LayerVectors, result: VectorDecomposition | SteeringComparison
+) -> dict[str, Any]:
+    """A decompose or compare-steering run's ``summary.json``: which vector (its file and its
+    metadata), then the result's ``to_summary()``."""
+    return {"vector": str(source), "vector_metadata": vectors.metadata} | result.to_summary()

@@ -1,10 +1,10 @@
 """The Assistant Axis pipeline: personas → responses → (judge) → activations → axis → analysis.
 
-One function, :func:`run_axis`, runs the whole method on any supported model and returns the
-summary; :func:`run_demo_stage` is the small configuration the ``workbench demo`` runs. Every slow
-step is resumable: responses and judgements live in JSONL caches under ``out/cache``, and persona
-vectors / held-out activations are reused from ``out/artifacts`` when the responses they were
-built from have not changed.
+One function, :func:`run_axis`, runs the whole method on any supported model and returns an
+:class:`AxisResult` (:mod:`vectors.axis.report` draws it; the demo's sizes live in
+:mod:`workbench.demo.axis`). Every slow step is resumable: responses and judgements live in JSONL
+caches under ``out/cache``, and persona vectors / held-out activations are reused from
+``out/artifacts`` when the responses they were built from have not changed.
 
 Persona vectors: one per role (mean over its extraction responses) and one per default prompt
 (``default:0`` …), so the default prompts show up as separate points in persona space. The axis is
@@ -14,7 +14,7 @@ mean(default vectors) − mean(role vectors) at every layer.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,9 +64,9 @@ class AxisConfig:
     progress: bool = True
 
 
-DEMO_CONFIG = AxisConfig(n_roles=12, n_extraction=6, n_heldout=3, sampling=replace(PAPER_SAMPLING, max_new_tokens=40))
-# `workbench demo --quick` (the CI's end-to-end check of every stage): the same steps, tiny.
-QUICK_DEMO_CONFIG = AxisConfig(n_roles=6, n_extraction=2, n_heldout=1, sampling=replace(PAPER_SAMPLING, max_new_tokens=12))
+def axis_path(out_dir: str | Path) -> Path:
+    """Where a run saves its Assistant Axis."""
+    return Path(out_dir) / "artifacts" / "assistant_axis.safetensors"
 
 
 def vector_unit(record: dict[str, Any], default_name: str) -> str:
@@ -199,7 +199,7 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
         method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
         n_role_units=int((~is_default_unit).sum()), persona_source=personas.source, default_layer=layer,
         inputs_hash=vec_key, **meta))
-    axis.save(artifact_dir / "assistant_axis")
+    axis.save(axis_path(out_dir))
 
     at_layer = vectors[:, layer]
     fit = space.pca(at_layer, orient_to=axis.at(layer))
@@ -249,14 +249,3 @@ def _judge_summary(config: AxisConfig, judge: RoleFilterResult | None) -> dict[s
         "dropped_personas": list(judge.dropped_personas), "unparseable": judge.unparseable, "failed": judge.failed,
         "pass_rates": {p: r["pass_rate"] for p, r in judge.pass_rates.items()},
     }
-
-
-def run_demo_stage(model, out_dir: Path, report, quick: bool = False) -> dict[str, Any]:
-    """The demo's persona-space stage: 12 roles + 4 default prompts, 6 extraction + 3 held-out
-    questions, 40 tokens (``quick``: 6 roles, 2 + 1 questions, 12 tokens); adds a report section
-    and returns the summary fragment."""
-    from vectors.axis.report import add_axis_sections
-
-    result = run_axis(model, QUICK_DEMO_CONFIG if quick else DEMO_CONFIG, out_dir)
-    add_axis_sections(report, result)
-    return {"assistant_axis": result.summary}

@@ -6,7 +6,6 @@ Writes ``DIR/summary.json``, ``DIR/report.html``, the axis and persona vectors u
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -37,10 +36,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from workbench.artifacts import atomic_write_text
     from workbench.generate import Sampling
     from workbench.models import load_model
-    from workbench.report import Report
+    from workbench.report import Report, write_run
 
     from vectors.axis.pipeline import AxisConfig, run_axis
     from vectors.axis.report import add_axis_sections
@@ -56,8 +54,7 @@ def run(args) -> int:
     result = run_axis(model, config, args.out)
     report = Report(f"Assistant Axis: {result.summary['model']}")
     add_axis_sections(report, result)
-    report.write(args.out / "report.html")
-    atomic_write_text(args.out / "summary.json", json.dumps(result.summary, indent=2))
+    write_run(args.out, result.summary, report)
     s = result.summary
     print(f"layer {s['layer']}: PC1 explains {s['pc1_explained_variance']:.1%}, held-out AUC {s['heldout_auc']:.3f}, "
           f"{s['n_responses_used']} responses, {s['seconds']} s → {args.out / 'summary.json'}")
