@@ -40,10 +40,10 @@ class SaeStage:
 
     def run(self, context: RunContext) -> dict[str, Any]:
         model, quick, out = context.model, context.quick, context.out
+        vectors = {"assistant_axis": context.require_axis(self.title)} | context.trait_vectors
         spec = resolve(SAE)
         sae = load_sae(spec)
         section = context.report.section("SAE decomposition and feature-level steering")
-        vectors = {"assistant_axis": context.require_axis(self.title)} | context.trait_vectors
         decompositions, rows, curves = {}, [], {}
         for name, vectors_of in vectors.items():
             path = _saved_as(context, name)
