@@ -120,7 +120,7 @@ def _heldout_means(model, config: AxisConfig, heldout, path: Path, meta: dict[st
 
 @dataclass
 class AxisResult:
-    """Everything a run computed; ``summary`` is what ``summary.json`` holds."""
+    """Everything a run computed; ``summary`` (also ``to_summary()``) is what ``summary.json`` holds."""
 
     summary: dict[str, Any]
     axis: LayerVectors
@@ -132,6 +132,9 @@ class AxisResult:
     pca: space.Pca | None = None
     judge: RoleFilterResult | None = None
     personas: PersonaSet | None = None
+
+    def to_summary(self) -> dict[str, Any]:
+        return self.summary
 
 
 def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) -> list[dict[str, Any]]:

@@ -16,5 +16,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "vectors.traits.authoring": ("generate_trait",),
     "vectors.traits.pipeline": ("Clients", "TraitConfig", "TraitRun", "TraitsResult", "find_assistant_axis", "geometry",
                                 "run_traits", "trait_vector_path"),
-    "vectors.traits.report": ("add_geometry_section", "add_trait_section", "add_traits_sections", "sweep_figure"),
+    "vectors.traits.report": ("add_geometry_section", "add_screen_section", "add_trait_section", "add_traits_sections",
+                               "sweep_figure"),
 })

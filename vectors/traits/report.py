@@ -97,6 +97,13 @@ def add_geometry_section(report: Report, names: list[str], matrix: Float[Tensor,
     section.table([{"": a, **{b: values[i][j] for j, b in enumerate(names)}} for i, a in enumerate(names)])
 
 
+def add_screen_section(report: Report, result: dict[str, Any], layer: int, vector: str) -> None:
+    """ΔP per training sample (:func:`vectors.traits.monitor.screen`), largest first."""
+    section = report.section("ΔP per sample")
+    section.text(f"Mean ΔP at layer {layer}: {result['mean_delta_p']} over {result['n']} samples (vector {vector}).")
+    section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
+
+
 def add_traits_sections(report: Report, result: TraitsResult) -> None:
     """One section per trait of a :class:`~vectors.traits.pipeline.TraitsResult`, then their geometry."""
     for summary in result.traits.values():

@@ -54,7 +54,7 @@ def run(args) -> int:
     result = run_axis(model, config, args.out)
     report = Report(f"Assistant Axis: {result.summary['model']}")
     add_axis_sections(report, result)
-    write_run(args.out, result.summary, report)
+    write_run(args.out, result.to_summary(), report)
     s = result.summary
     print(f"layer {s['layer']}: PC1 explains {s['pc1_explained_variance']:.1%}, held-out AUC {s['heldout_auc']:.3f}, "
           f"{s['n_responses_used']} responses, {s['seconds']} s → {args.out / 'summary.json'}")

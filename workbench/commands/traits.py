@@ -145,6 +145,7 @@ def run_screen(args) -> int:
     from workbench.report import Report, write_run
 
     from vectors.traits.monitor import load_screen_data, screen
+    from vectors.traits.report import add_screen_section
 
     conversations = load_screen_data(args.data)
     model = load_model(args.model)
@@ -153,9 +154,7 @@ def run_screen(args) -> int:
     cache = JsonlCache(args.out / "cache" / "screen_own_responses.jsonl")
     result = screen(model, conversations, vector, layer, cache, Sampling(max_new_tokens=args.max_new_tokens))
     report = Report(f"Data screening: {args.data.name}")
-    section = report.section("ΔP per sample")
-    section.text(f"Mean ΔP at layer {layer}: {result['mean_delta_p']} over {result['n']} samples (vector {args.vector}).")
-    section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
+    add_screen_section(report, result, layer, str(args.vector))
     write_run(args.out, _merged_summary(args.out, ("screen", str(args.data)), result), report)
     print(f"mean ΔP {result['mean_delta_p']} over {result['n']} samples; wrote {args.out / 'summary.json'}")
     return 0

@@ -26,4 +26,4 @@ class AxisStage:
         result = run_axis(context.model, QUICK_DEMO_CONFIG if context.quick else DEMO_CONFIG, context.out)
         add_axis_sections(context.report, result)
         context.axis = result.axis
-        return {"assistant_axis": result.summary}
+        return {"assistant_axis": result.to_summary()}
