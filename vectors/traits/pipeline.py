@@ -116,6 +116,12 @@ class TraitRun:
     def layers(self) -> tuple[int, ...]:
         return self.config.sweep_layers or sweep_layers(self.model.cfg.n_layers)
 
+    def reading_layer(self) -> int:
+        """Where the vector is read (monitoring, geometry) when no sweep chose a layer: the middle
+        sweep layer (``n_layers // 2`` by default, see :func:`workbench.layers.sweep_layers`)."""
+        layers = self.layers()
+        return layers[len(layers) // 2]
+
     def steer(self, vector: LayerVectors, pairs: list[tuple[dict, dict]]) -> dict[str, Any]:
         """The layer × coefficient sweep with its random band, the chosen setting and the checks."""
         sweep = replace(self.config.sweep, layers=self.layers())
@@ -168,8 +174,8 @@ class TraitRun:
             out["steering"] = self.steer(vector, pairs)
             out["chosen_layer"] = out["steering"]["chosen"]["layer"]
         if "monitor" in stages:
-            layers = self.layers()
-            out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
+            chosen = out.get("chosen_layer")
+            out["monitoring"] = self.monitor(vector, chosen if chosen is not None else self.reading_layer())
         first = pairs[0]
         out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
         out["seconds"] = round(time.time() - started, 1)
@@ -220,14 +226,13 @@ def run_traits(
     vector: LayerVectors | None = None, axis: LayerVectors | None = None, progress: bool = True,
 ) -> TraitsResult:
     """Run the pipeline for each trait, then the geometry of their vectors (with ``axis`` when given)."""
-    summaries, response_vectors = {}, {}
+    summaries, response_vectors, runs = {}, {}, []
     for trait in traits:
-        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress)
-        summary, vectors = run.run(stages, vector)
+        runs.append(TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress))
+        summary, vectors = runs[-1].run(stages, vector)
         summaries[trait.name] = summary
         response_vectors[trait.name] = vectors.get("imported", vectors["response"])
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
-    unchosen = config.sweep_layers[0] if config.sweep_layers else sweep_layers(model.cfg.n_layers)[1]
-    layer = chosen[0] if chosen else unchosen
+    layer = chosen[0] if chosen else runs[0].reading_layer()
     names, matrix = geometry(response_vectors, layer, axis)
     return TraitsResult(summaries, response_vectors, layer, names, matrix)
