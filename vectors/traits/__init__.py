@@ -9,7 +9,7 @@ from workbench.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "vectors.traits.data": ("BUILTIN_TRAITS", "InstructionPair", "TraitData", "load_trait", "parse_heldout", "save_trait"),
     "vectors.traits.responses": ("PairThresholds", "PromptTemplates", "contrastive_pairs"),
-    "vectors.traits.extraction": ("extract_trait_vectors", "record_chats"),
+    "vectors.traits.extraction": ("extract_trait_vectors",),
     "vectors.traits.steering": ("SweepConfig", "activation_norm", "choose_setting", "random_direction", "run_sweep",
                                 "summarize_layer"),
     "vectors.traits.monitor": ("likelihood_trait_scores", "load_screen_data", "screen"),

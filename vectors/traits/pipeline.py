@@ -24,7 +24,7 @@ from workbench.cache import JsonlCache
 from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
-from workbench.responses import generate_api, generate_local, response_cache, usable
+from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 
 from vectors.axis.pipeline import axis_path
 from vectors.axis.space import cosine_matrix
@@ -34,7 +34,7 @@ from vectors.traits.responses import (
     PairThresholds, PromptTemplates, cache_prefix, contrastive_pairs, judge_records, plan_items,
 )
 from vectors.traits.steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
-from vectors.traits.extraction import extract_trait_vectors, record_chats
+from vectors.traits.extraction import extract_trait_vectors
 
 SWEEP_COLUMNS = ("layer", "coefficient", "direction", "trait_metric", "stderr", "perplexity", "repeated_ngram_share", "distinct_2")
 
