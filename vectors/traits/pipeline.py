@@ -25,6 +25,7 @@ from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
+from workbench.unavailable import Unavailable
 
 from vectors.axis.pipeline import axis_path
 from vectors.axis.space import cosine_matrix
@@ -97,10 +98,19 @@ class TraitRun:
             records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
         return records
 
-    def extract(self) -> tuple[dict[str, LayerVectors], list[tuple[dict, dict]]]:
-        """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts."""
+    def extract(self) -> tuple[dict[str, LayerVectors] | Unavailable, list[tuple[dict, dict]]]:
+        """Trait vectors (response, prompt, prompt_last) from the filtered pairs, saved as artifacts;
+        :class:`Unavailable` saying how many responses were generated and usable when no pair is left."""
         records = self.responses("extract", self.config.n_extract_questions)
-        pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.pair_thresholds)
+        judged = self.clients.judge is not None
+        pairs = contrastive_pairs(records, judged, self.config.pair_thresholds)
+        if not pairs:
+            t = self.config.pair_thresholds
+            rule = (f"the judge's filter (positive trait ≥ {t.pos_min:g}, negative < {t.neg_max:g}, coherence ≥ "
+                    f"{t.coherence_min:g}; {sum(r.get('trait_score') is None for r in records if usable(r))} usable "
+                    "responses have no trait score)" if judged else "both sides of a pair must be usable")
+            return Unavailable(f"no contrastive pair left: {sum(usable(r) for r in records)} of {len(records)} "
+                               f"responses usable; {rule}"), pairs
         vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress)
         for select, vector in vectors.items():
             vector.save(trait_vector_path(self.out_dir, self.trait.name, select))
@@ -163,21 +173,33 @@ class TraitRun:
         imported ``vector`` replaces the extracted response vector for steering and monitoring.
         Returns the summary fragment and the vectors."""
         started = time.time()
-        out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None}
-        vectors, pairs = self.extract()
+        out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None, "unavailable": {}}
+        extracted, pairs = self.extract()
+        vectors = {} if isinstance(extracted, Unavailable) else extracted
         out |= {"n_pairs": len(pairs), "artifacts": [str(trait_vector_path(Path(), self.trait.name, s)) for s in vectors]}
+        if isinstance(extracted, Unavailable):
+            out["unavailable"]["vectors"] = extracted.reason
         if vector is not None:
             vectors = {**vectors, "imported": vector}
             out["vector_source"] = vector.metadata.get("source", "imported")
-        vector = vectors.get("imported", vectors["response"])
+        vector = vectors.get("imported", vectors.get("response"))
         if "steer" in stages:
-            out["steering"] = self.steer(vector, pairs)
-            out["chosen_layer"] = out["steering"]["chosen"]["layer"]
+            if not pairs:  # the sweep's activation norms are measured on the extraction pairs
+                out["unavailable"]["steering"] = f"the sweep needs extraction pairs: {extracted.reason}"
+            else:
+                out["steering"] = self.steer(vector, pairs)
+                out["chosen_layer"] = out["steering"]["chosen"]["layer"]
         if "monitor" in stages:
-            chosen = out.get("chosen_layer")
-            out["monitoring"] = self.monitor(vector, chosen if chosen is not None else self.reading_layer())
-        first = pairs[0]
-        out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
+            if vector is None:
+                out["unavailable"]["monitoring"] = f"no trait vector: {extracted.reason}"
+            else:
+                chosen = out.get("chosen_layer")
+                out["monitoring"] = self.monitor(vector, chosen if chosen is not None else self.reading_layer())
+                if "unavailable" in out["monitoring"]:
+                    out["unavailable"]["monitoring r"] = out["monitoring"]["unavailable"]
+        if pairs:
+            first = pairs[0]
+            out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
         out["seconds"] = round(time.time() - started, 1)
         return out, vectors
 
@@ -213,9 +235,12 @@ class TraitsResult:
     vectors: dict[str, LayerVectors]
     geometry_layer: int
     geometry_names: list[str]
-    geometry_cosine: Float[Tensor, "n n"]
+    geometry_cosine: Float[Tensor, "n n"] | None
+    geometry_unavailable: Unavailable | None = None
 
     def to_summary(self) -> dict[str, Any]:
+        if self.geometry_unavailable is not None:
+            return {"traits": self.traits, "geometry": self.geometry_unavailable.to_summary()}
         return {"traits": self.traits, "geometry": {"layer": self.geometry_layer, "names": self.geometry_names,
                                                     "cosine": self.geometry_cosine.tolist()}}
 
@@ -231,8 +256,12 @@ def run_traits(
         runs.append(TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress))
         summary, vectors = runs[-1].run(stages, vector)
         summaries[trait.name] = summary
-        response_vectors[trait.name] = vectors.get("imported", vectors["response"])
+        if vectors:
+            response_vectors[trait.name] = vectors.get("imported", vectors.get("response"))
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
     layer = chosen[0] if chosen else runs[0].reading_layer()
+    if not response_vectors:
+        missing = Unavailable("no trait has a vector (see each trait's unavailable figures)")
+        return TraitsResult(summaries, response_vectors, layer, [], None, missing)
     names, matrix = geometry(response_vectors, layer, axis)
     return TraitsResult(summaries, response_vectors, layer, names, matrix)

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.generate import Sampling
-from workbench.report import write_run
 
-from sae_analysis.feature_steering import ComparisonConfig
-from sae_analysis.pipeline import compare_vector, corpus_rows, decompose_vector, run_summary, vector_for_sae
-from sae_analysis.report import comparison_report, decomposition_report, reconstruction_figure
+from sae_analysis.feature_steering import Baselines, ComparisonConfig
+from sae_analysis.pipeline import compare_vector, corpus_rows, decompose_vector, vector_for_sae
+from sae_analysis.report import comparison_report, comparison_table_rows, decomposition_report, reconstruction_figure
+from sae_analysis.runs import write_sae_run
 from sae_analysis.saes import load_sae, resolve
 from vectors.axis.pipeline import axis_path
 from vectors.traits.data import load_trait
@@ -48,8 +48,9 @@ class SaeStage:
         for name, vectors_of in vectors.items():
             path = _saved_as(context, name)
             vector, layer = vector_for_sae(vectors_of, spec, source=name)
-            result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120))
-            write_run(out / "sae" / name, run_summary(path, vectors_of, result), decomposition_report(result, path.name))
+            result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120),
+                                      dashboards=3 if quick else 5, name=name)
+            write_sae_run(out / "sae" / name, path, vectors_of, result, decomposition_report(result, path.name))
             d = result.decomposition
             top = [h.index for h in d.top_positive[:5]]
             decompositions[name] = {"max_abs_cos": d.max_abs_cos, "beats_chance_p99": d.beats_chance,
@@ -66,23 +67,31 @@ class SaeStage:
         section.plotly(reconstruction_figure(curves))
         for name in decompositions:
             section.link(f"sae/{name}/report.html", f"{name}: features, attribution, max-activating contexts")
+            section.link(f"sae/{name}/dashboards.html", f"{name}: vector and feature dashboards")
         comparison = None
         if COMPARE_TRAIT in vectors:
             path = _saved_as(context, COMPARE_TRAIT)
-            examples = load_trait(COMPARE_TRAIT).heldout[: 2 if quick else 4]
+            trait, n = load_trait(COMPARE_TRAIT), 2 if quick else 4
+            examples = trait.heldout[:n]
             config = ComparisonConfig(ks=(1, 5, 20), coefficients=(0.1,) if quick else (-0.1, 0.05, 0.1),
-                                      n_random=1 if quick else 3, sampling=Sampling(max_new_tokens=6 if quick else 16))
+                                      n_random=1 if quick else 3, sampling=Sampling(max_new_tokens=6 if quick else 16),
+                                      output_score_ks=(1,) if quick else (1, 5), n_candidates=3 if quick else 10)
+            baselines = Baselines(trait.instructions[0].pos, trait.heldout[n:2 * n], None, COMPARE_TRAIT,
+                                  trait.description)
             vector, layer = vector_for_sae(vectors[COMPARE_TRAIT], spec, source=COMPARE_TRAIT)
             result = compare_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 80),
-                                    examples, config=config, progress=False)
-            write_run(out / "sae" / f"compare_{COMPARE_TRAIT}", run_summary(path, vectors[COMPARE_TRAIT], result),
-                      comparison_report(result, path.name))
+                                    examples, config=config, progress=False, baselines=baselines)
+            write_sae_run(out / "sae" / f"compare_{COMPARE_TRAIT}", path, vectors[COMPARE_TRAIT], result,
+                          comparison_report(result, path.name))
             comparison = result.summary
-            table = [{k: v for k, v in r.items() if k != "features"} for r in result.rows]
+            table = comparison_table_rows(result.rows)
             section.text(f"Feature-level against whole-vector steering of the {COMPARE_TRAIT} vector at matched norm "
                          f"(coefficients × mean activation norm), with {config.n_random} random directions of the same "
                          "norm as control; trait metric = held-out log-likelihood difference per token, mean with 95% "
-                         "interval.")
+                         "interval; prompting rows use the trait's instruction as system prompt; outscore rows steer "
+                         "with the features whose steering alone raises the metric most; behaviour = harmonic mean of "
+                         "the model-as-classifier concept score, fluency and non-repetition of the generations "
+                         "(docs/sae_analysis.md).")
             section.table(table, "steering comparison")
             section.link(f"sae/compare_{COMPARE_TRAIT}/report.html", "comparison details and chart")
         return {"sae": {"decompositions": decompositions, "steering_comparison": comparison}}
