@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from workbench.commands.demo import run_demo
+from workbench.demo import run_demo
 
 
 @pytest.fixture(scope="module")
