@@ -6,15 +6,17 @@ import math
 import pytest
 import torch
 
+from workbench.api import ApiConfig, ChatClient
 from workbench.cache import JsonlCache
 from workbench.generate import Sampling
 from vectors.drift.capability import load_choice_items, load_neutral_answers
 from vectors.drift.capping import CappingConfig
-from vectors.drift.study import CapSetting, StudyConfig, run_study
+from vectors.drift.study import CapSetting, StudyConfig, judge_in_role_rates, run_study
 from vectors.drift.study_metrics import DriftThresholds, condition_drift, drift_difference, run_metrics
 from vectors.drift.study_report import study_report
 from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
 from drift_helpers import quick_axis
+from openai_server import FakeOpenAI
 
 PERCENTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -77,5 +79,11 @@ def test_tiny_study_on_the_shipped_model(model, tmp_path):
     assert all(math.isfinite(i.estimate) for i in chosen.difference.values())
     # steering toward the axis raises the late-turn projection of what the model writes
     assert study.condition("steer +2×axis L15").difference["late_mean"].estimate > 0
-    html = study_report(study).render()
-    assert "Trade-off" in html and "cap L16-23 p0.5" in html
+    with FakeOpenAI(lambda request: "3") as server:
+        client = ChatClient(ApiConfig(server.base_url, "judge", backoff_base_s=0.01))
+        rates = judge_in_role_rates(study, transcripts, client, JsonlCache(tmp_path / "judge.jsonl"), progress=False)
+        calls = len(server.requests)
+    # one call per distinct (question, answer): identical short replies are judged once
+    assert 0 < calls <= 4 * 2 * 2 * 2 and all(rate.estimate == 1.0 for rate in rates.values())
+    html = study_report(study, rates).render()
+    assert "Trade-off" in html and "cap L16-23 p0.5" in html and "Role-play judge" in html

@@ -13,7 +13,7 @@ import warnings
 
 from workbench.errors import WorkbenchError
 
-COMMAND_MODULES = ["info", "demo", "axis", "axis_compare", "traits", "drift", "steer", "cap", "decompose", "compare_steering", "bench"]
+COMMAND_MODULES = ["info", "demo", "axis", "axis_compare", "traits", "drift", "steer", "cap", "decompose", "compare_steering", "bench", "drift_study"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,15 +19,16 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts import LayerVectors
 from workbench.cache import JsonlCache
-from workbench.chat import format_conversation
+from workbench.api import ChatClient
+from workbench.chat import Message, format_conversation
 from workbench.errors import InputFormatError
 from workbench.generate import Sampling
-from workbench.stats import Interval
+from workbench.stats import Interval, nested_bootstrap_mean
 from vectors.drift.capability import (CapabilityCost, CapabilityScores, ChoiceItem, NeutralAnswer, capability_cost,
                                       capability_scores)
 from vectors.drift.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
 from vectors.drift.projection import ChatProjection, project_chat
-from vectors.drift.replay import Condition
+from vectors.drift.replay import Condition, judge_in_role
 from vectors.drift.sae_capping import SAEFeatureCap, sae_feature_cap
 from vectors.drift.sampled_replay import replay_samples
 from vectors.drift.steering import steering, vector_fingerprint
@@ -108,6 +109,7 @@ class ConditionResult:
     difference: dict[str, Interval]
     capability: CapabilityCost | None
     projections: tuple[tuple[ChatProjection, ...], ...] = field(repr=False, default=())
+    conversations: tuple[tuple[tuple[Message, ...], ...], ...] = field(repr=False, default=())
 
     def to_summary(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "setting": self.setting, **self.drift.to_summary(),
@@ -219,6 +221,25 @@ def run_study(
         if plain_scores is not None and condition.interventions:
             cost = capability_cost(plain_scores, capability_scores(model, items, neutral, condition.interventions,
                                                                    progress=progress))
-        results.append(ConditionResult(name, kind, setting, drift, drift_difference(drift, baseline), cost, projections))
+        results.append(ConditionResult(name, kind, setting, drift, drift_difference(drift, baseline), cost, projections,
+                                       tuple(tuple(tuple(m) for m in run) for run in runs)))
     return DriftStudy(model.cfg.model_name, thresholds, config, tuple(t.source for t in transcripts), tuple(results),
                       plain_scores, sae_cap, time.time() - started)
+
+
+def judge_in_role_rates(
+    study: DriftStudy, transcripts: Sequence[Transcript], client: ChatClient, cache: JsonlCache, progress: bool = True,
+) -> dict[str, Interval]:
+    """Per condition: the share of replayed turns a role-play judge scores 3 (fully in the
+    conversation's ``persona``, the drift target), nested interval over conversations × samples.
+    Judgements are cached by content (:func:`vectors.drift.replay.judge_in_role`)."""
+    rates = {}
+    for result in tqdm(study.conditions, desc="judge", disable=not progress, unit="condition"):
+        groups = []
+        for transcript, runs in zip(transcripts, result.conversations):
+            judged = judge_in_role(client, transcript, {f"sample {s}": list(run) for s, run in enumerate(runs)},
+                                   cache, progress=False)
+            groups.append([j["in_role_rate"] for j in judged.values() if j["in_role_rate"] is not None])
+        scored = [g for g in groups if g]
+        rates[result.name] = nested_bootstrap_mean(scored) if scored else Interval(float("nan"), float("nan"), float("nan"), 0)
+    return rates

@@ -117,6 +117,8 @@ def add_token_views(section: Section, study: DriftStudy, conditions: Sequence[Co
         if not spans:
             continue
         start, end = spans[-1]
+        if end <= start:  # an empty reply has no tokens to show
+            continue
         values = projection.turn_values(layer)[-1]
         section.text(f"{result.name}: {study.transcripts[c].rsplit('/', 1)[-1]}, sample {s}, last turn "
                      f"(colour: projection − floor {floor:.3g}; red = below the floor)")
@@ -147,6 +149,11 @@ def add_study_sections(report: Report, study: DriftStudy, title: str = "Drift st
     return report
 
 
-def study_report(study: DriftStudy) -> Report:
-    """The page ``workbench drift-study`` writes."""
-    return add_study_sections(Report(f"Drift study: {study.model}"), study)
+def study_report(study: DriftStudy, in_role: dict[str, Interval] | None = None) -> Report:
+    """The page ``workbench drift-study`` writes (with the judge's in-role rates, if judged)."""
+    report = add_study_sections(Report(f"Drift study: {study.model}"), study)
+    if in_role:
+        report.section("Role-play judge").table(
+            [{"condition": name, "in-role rate (judge score 3)": _fmt(rate)} for name, rate in in_role.items()],
+            caption="share of replayed turns fully in the conversation's persona (95% interval)")
+    return report
