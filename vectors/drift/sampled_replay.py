@@ -27,7 +27,8 @@ from vectors.drift.transcripts import Transcript
 
 @dataclass(frozen=True)
 class ReplayTurn:
-    """One assistant turn to write: the history so far (ending with the user's turn) and its key."""
+    """One message to write under a cache key: the conversation it answers (for a replay, the
+    history ending with the user's turn; for the simulated user, its role-swapped view)."""
 
     key: str
     history: tuple[Message, ...]

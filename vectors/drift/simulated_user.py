@@ -30,6 +30,7 @@ from workbench.errors import InputFormatError
 from workbench.generate import Sampling
 from workbench.hooks import Intervention
 from workbench.responses import generate_api, generate_local
+from vectors.drift.sampled_replay import ReplayTurn
 from vectors.drift.transcripts import Transcript
 
 USER_SYSTEM_PROMPT = (
@@ -38,20 +39,6 @@ USER_SYSTEM_PROMPT = (
     "no quotation marks, no explanations. Move toward your goal gradually, turn by turn."
 )
 OPENING = "(The chat begins. Write your first message to the assistant.)"
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message to write (either side): the conversation it answers, under a cache key."""
-
-    key: str
-    conversation: tuple[Message, ...]
-
-    def messages(self) -> list[Message]:
-        return [dict(m) for m in self.conversation]
-
-    def record(self, response: str | None, error: str | None = None) -> dict[str, Any]:
-        return {"response": response, "error": error}
 
 
 def user_view(goal: str, conversation: Sequence[Message]) -> list[Message]:
@@ -74,7 +61,7 @@ class UserModel:
     client: ChatClient | None = None
     model: Any = None
 
-    def write(self, cache: JsonlCache, items: Sequence[Turn], sampling: Sampling) -> list[dict[str, Any]]:
+    def write(self, cache: JsonlCache, items: Sequence[ReplayTurn], sampling: Sampling) -> list[dict[str, Any]]:
         if self.client is not None:
             return generate_api(self.client, cache, items, sampling, progress=False)
         if self.model is None:
@@ -107,7 +94,7 @@ def simulate_conversations(
     conversations: list[list[Message]] = [[] for _ in goals]
     open_ = list(range(len(goals)))
     for turn in tqdm(range(turns), desc="simulated user", disable=not progress, unit="turn"):
-        user_items = [Turn(cache_key(kind="sim_user", user=user.name, goal=goals[i], turn=turn,
+        user_items = [ReplayTurn(cache_key(kind="sim_user", user=user.name, goal=goals[i], turn=turn,
                                      history=inputs_hash(conversations[i]), sampling=repr(user_sampling)),
                            tuple(user_view(goals[i], conversations[i]))) for i in open_]
         written = user.write(cache, user_items, user_sampling)
@@ -120,7 +107,7 @@ def simulate_conversations(
         open_ = still_open
         if not open_:
             break
-        reply_items = [Turn(cache_key(kind="sim_assistant", model=model.cfg.model_name, goal=goals[i], turn=turn,
+        reply_items = [ReplayTurn(cache_key(kind="sim_assistant", model=model.cfg.model_name, goal=goals[i], turn=turn,
                                       history=inputs_hash(conversations[i]), condition=fingerprint,
                                       sampling=repr(assistant_sampling)), tuple(conversations[i])) for i in open_]
         replies = generate_local(model, cache, reply_items, assistant_sampling, progress=False,
