@@ -16,11 +16,11 @@ from typing import Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from workbench.chat import ChatTokens
 from workbench.errors import InputFormatError
-from workbench.extract import pad_right
-from workbench.hooks import TokenCapture, apply
+from workbench.forward import iter_batches
+from workbench.hooks import TokenCapture
 
 
 def load_corpus(path: str | Path) -> list[dict]:
@@ -40,22 +40,22 @@ def load_corpus(path: str | Path) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
+def row_chat(row: dict) -> ChatTokens:
+    """A corpus row as chat tokens: its ids, and its response span when it has one."""
+    span = row.get("response_span")
+    return ChatTokens(tuple(row["ids"]), (tuple(span),) if span else ())
+
+
 def token_activations(
     model, rows: Sequence[dict], layer: int, batch_size: int = 16, progress: bool = False
 ) -> list[Float[Tensor, "pos d_model"]]:
-    """Residual stream at ``layer`` for every token of every row (right-padded batches, no mask
-    needed in a causal model)."""
+    """Residual stream at ``layer`` for every token of every row (one batched forward pass)."""
     capture = TokenCapture((layer,))
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     out: list[Tensor | None] = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["ids"]))
-    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    with torch.inference_mode(), apply(model, [capture]):
-        for batch in tqdm(batches, desc=f"layer {layer} activations", unit="batch", disable=not progress):
-            model(pad_right([rows[i]["ids"] for i in batch], pad_id).to(model.cfg.device), stop_at_layer=layer + 1)
-            for j, i in enumerate(batch):
-                out[i] = capture.values[layer][j, : len(rows[i]["ids"])]
+    for batch in iter_batches(model, [row_chat(row) for row in rows], [capture], batch_size=batch_size,
+                              stop_at_layer=layer + 1, progress=progress, desc=f"layer {layer} activations"):
+        for j, (i, length) in enumerate(zip(batch.indices, batch.lengths)):
+            out[i] = capture.values[layer][j, :length]
     return out  # type: ignore[return-value]
 
 

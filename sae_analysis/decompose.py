@@ -17,7 +17,7 @@ dictionary and cached (keyed by storage and version), so each further vector cos
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from jaxtyping import Float
@@ -56,7 +56,6 @@ class Decomposition:
     reconstruction: list[float]
     vector_norm: float
     seconds: float = 0.0
-    extras: dict = field(default_factory=dict)
 
     @property
     def max_abs_cos(self) -> float:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from workbench.errors import InputFormatError
 from workbench.generate import Sampling
 from workbench.hooks import AddVector, SpliceSAE, Where
-from workbench.metrics import TraitExample, evaluate_steering, trait_metric
+from workbench.metrics import TraitExample, evaluate_steering
 
 from sae_analysis.decompose import decoder_cosines
 

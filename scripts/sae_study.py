@@ -23,14 +23,14 @@ import torch
 
 
 def corpus_vectors(model, out: Path) -> dict[str, Path]:
+    from sae_analysis.contexts import row_chat
     from sae_analysis.pipeline import DEFAULT_PERSONAS, corpus_rows
     from workbench.artifacts import LayerVectors
-    from workbench.chat import ChatTokens
     from workbench.extract import extract_means
     from workbench.models import SHIPPED_MODEL
 
     rows = [r for r in corpus_rows(model) if r.get("reply") and not r.get("reread")]
-    chats = [ChatTokens(tuple(r["ids"]), (tuple(r["response_span"]),)) for r in rows]
+    chats = [row_chat(r) for r in rows]
     means = extract_means(model, chats, list(range(model.cfg.n_layers)))
     default = torch.tensor([r["persona"] in DEFAULT_PERSONAS for r in rows])
     vector = means[default].mean(0) - means[~default].mean(0)

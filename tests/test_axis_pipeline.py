@@ -1,7 +1,6 @@
 """The Assistant Axis pipeline end to end on the shipped model (tiny sizes), resume, API + judge via the CLI."""
 
 import json
-from dataclasses import replace
 
 import pytest
 

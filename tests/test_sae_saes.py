@@ -1,9 +1,8 @@
 """SAE resolution offline (GemmaScope through sae-lens' registry) and the shipped SAE, loaded for real."""
 
 import pytest
-import torch
 
-from sae_analysis.saes import SHIPPED_DIR, check_layer, known_saes, layers_in_release, load_sae, resolve
+from sae_analysis.saes import check_layer, known_saes, layers_in_release, load_sae, resolve
 from workbench.errors import InputFormatError, LayerError, ModelUnavailableError
 
 CANONICAL_22 = "gemma-scope-27b-pt-res-canonical/layer_22/width_131k/canonical"

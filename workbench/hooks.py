@@ -34,10 +34,12 @@ class Positions:
 
     ``response_mask``: [batch, pos] for a full pass over known text (None: no response tokens).
     ``decoding``: True during KV-cache decode steps, where every position is a generated token.
+    ``read_mask``: [batch, pos] of the tokens a reader (:class:`MeanCapture`) averages in this pass.
     """
 
     response_mask: Bool[Tensor, "batch pos"] | None = None
     decoding: bool = False
+    read_mask: Bool[Tensor, "batch pos"] | None = None
 
     def mask(self, where: Where, resid: Float[Tensor, "batch pos d_model"]) -> Bool[Tensor, "batch pos 1"]:
         """Boolean mask of the positions ``where`` selects, broadcastable over d_model."""
@@ -111,27 +113,29 @@ def _unit(direction: Float[Tensor, " d_model"], name: str) -> Float[Tensor, " d_
 class MeanCapture:
     """Per-sequence mean of the residual stream over a token mask, at many layers in one pass.
 
-    Keeps only running sums ([batch, d_model] per layer), never a full activation cache.
-    ``mask``: [batch, pos] of the tokens to average (set before each forward pass).
+    Keeps only running sums ([batch, d_model] per layer), never a full activation cache. The
+    tokens averaged are ``Positions.read_mask`` of the pass (set by :func:`workbench.forward.iter_batches`).
     """
 
     capture_layers: tuple[int, ...]
-    mask: Bool[Tensor, "batch pos"] | None = None
     sums: dict[int, Float[Tensor, "batch d_model"]] = field(default_factory=dict)
+    counts: Float[Tensor, "batch 1"] | None = None
 
     @property
     def layers(self) -> tuple[int, ...]:
         return self.capture_layers
 
     def __call__(self, layer, resid, positions):
-        mask = self.mask.to(resid.device).unsqueeze(-1).to(resid.dtype)
+        if positions.read_mask is None:
+            raise LayerError(f"MeanCapture layer {layer}: the pass set no read_mask to average over")
+        mask = positions.read_mask.to(resid.device).unsqueeze(-1).to(resid.dtype)
         self.sums[layer] = (resid * mask).sum(dim=1).float()
+        self.counts = positions.read_mask.sum(dim=1, keepdim=True).clamp(min=1).float()
         return resid
 
     def means(self) -> Float[Tensor, "batch layer d_model"]:
         """Means of the last pass, layers in ``capture_layers`` order."""
-        counts = self.mask.sum(dim=1, keepdim=True).clamp(min=1).float()
-        return torch.stack([self.sums[layer].cpu() / counts for layer in self.capture_layers], dim=1)
+        return torch.stack([self.sums[layer].cpu() / self.counts.cpu() for layer in self.capture_layers], dim=1)
 
 
 @dataclass

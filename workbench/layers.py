@@ -46,11 +46,6 @@ def from_hidden_states_index(index: int) -> int:
     return index - 1
 
 
-def to_hidden_states_index(layer: int) -> int:
-    """Convert our layer to the HF ``hidden_states`` index."""
-    return layer + 1
-
-
 def default_layer(model, fallback: int | None = None) -> int:
     """The one layer a method reads or steers at when the user names none.
 

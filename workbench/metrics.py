@@ -5,7 +5,7 @@ by eye, so the workbench measures a trait by *likelihood*: how much more probabl
 or not) finds held-out responses that exhibit the trait than responses that show its opposite,
 given the question alone. Coherence is the perplexity of generated text under the *unsteered*
 model, and repetition catches the degenerate loops that perplexity rewards (a looping answer has a
-low perplexity: see FIELD_NOTES).
+low perplexity).
 
 All log-likelihoods are read over the response tokens of :mod:`workbench.chat` (the assistant
 message's text, without the template's header and end tokens).
@@ -20,13 +20,12 @@ from typing import Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from workbench.chat import Message, format_conversation, messages
 from workbench.errors import InputFormatError
-from workbench.extract import pad_right
+from workbench.forward import iter_batches
 from workbench.generate import Sampling, generate_responses
-from workbench.hooks import Intervention, apply
+from workbench.hooks import Intervention
 
 
 @dataclass(frozen=True)
@@ -67,28 +66,19 @@ def response_loglik(
     for i, conversation in enumerate(conversations):
         if not conversation or conversation[-1].get("role") != "assistant":
             raise InputFormatError(f"conversation {i}: the last message must be the assistant's response")
-        chat = format_conversation(model.tokenizer, conversation)
-        if len(chat) > model.cfg.n_ctx:
-            raise InputFormatError(f"conversation {i}: {len(chat)} tokens exceed the context of {model.cfg.n_ctx}")
-        chats.append(chat)
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+        chats.append(format_conversation(model.tokenizer, conversation))
     totals = torch.zeros(len(chats))
     counts = torch.zeros(len(chats))
-    order = sorted(range(len(chats)), key=lambda i: len(chats[i]))
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    with torch.inference_mode(), apply(model, interventions) as positions:
-        for batch in tqdm(batches, desc="response log-likelihood", disable=not progress, unit="batch"):
-            tokens = pad_right([chats[i].ids for i in batch], pad_id).to(model.cfg.device)
-            positions.response_mask = pad_right([chats[i].response_mask().tolist() for i in batch], 0).bool()
-            logits = model(tokens)
-            for row, i in enumerate(batch):
-                start, end = chats[i].assistant_spans[-1]
-                if end <= start or start == 0:
-                    continue
-                predicted = logits[row, start - 1 : end - 1].float().log_softmax(dim=-1)
-                targets = tokens[row, start:end]
-                totals[i] = predicted.gather(-1, targets[:, None]).sum().cpu()
-                counts[i] = end - start
+    for batch in iter_batches(model, chats, interventions, batch_size=batch_size, progress=progress,
+                              desc="response log-likelihood"):
+        for row, i in enumerate(batch.indices):
+            start, end = chats[i].assistant_spans[-1]
+            if end <= start or start == 0:
+                continue
+            predicted = batch.output[row, start - 1 : end - 1].float().log_softmax(dim=-1)
+            targets = batch.tokens[row, start:end]
+            totals[i] = predicted.gather(-1, targets[:, None]).sum().cpu()
+            counts[i] = end - start
     return ResponseLogLik(totals, counts)
 
 

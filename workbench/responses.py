@@ -21,7 +21,7 @@ from typing import Any, Protocol, Sequence, TypeVar
 from workbench.api import ChatClient, ChatRequest
 from workbench.artifacts import inputs_hash
 from workbench.cache import JsonlCache, run_cached
-from workbench.chat import Message
+from workbench.chat import ChatTokens, Message, format_conversation, messages
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import Intervention
 
@@ -105,3 +105,9 @@ def generate_api(
 def usable(record: dict[str, Any]) -> bool:
     """A response that exists and is not empty (empty replies have no tokens to average)."""
     return record.get("error") is None and bool((record.get("response") or "").strip())
+
+
+def record_chats(model, records: Sequence[dict[str, Any]]) -> list[ChatTokens]:
+    """Chat tokens of answered records (their ``system``, ``question`` and ``response``), ready to
+    read activations over the response."""
+    return [format_conversation(model.tokenizer, messages(r["system"], r["question"], r["response"])) for r in records]

@@ -25,12 +25,11 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts import LayerVectors, inputs_hash, load_tensors, provenance, save_tensors
 from workbench.cache import JsonlCache
-from workbench.chat import format_conversation, messages
 from workbench.errors import InputFormatError
 from workbench.extract import extract_means
 from workbench.generate import Sampling
 from workbench.layers import check_layer, default_layer
-from workbench.responses import generate_api, generate_local, response_cache, usable
+from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 
 from vectors.axis import space
 from vectors.axis.responses import CACHE_PREFIX, RoleFilterResult, filter_by_judge, judge_role_responses, plan_items
@@ -74,10 +73,6 @@ def vector_unit(record: dict[str, Any], default_name: str) -> str:
     return f"{default_name}:{record['prompt_index']}" if record["persona"] == default_name else record["persona"]
 
 
-def _chats(model, records: Sequence[dict[str, Any]]):
-    return [format_conversation(model.tokenizer, messages(r["system"], r["question"], r["response"])) for r in records]
-
-
 def persona_vectors(
     model, records: Sequence[dict[str, Any]], units: Sequence[str], layers: Sequence[int], batch_size: int = 16,
     chunk: int = 256, progress: bool = True,
@@ -89,7 +84,7 @@ def persona_vectors(
     counts = torch.zeros(len(position))
     index = torch.tensor([position[u] for u in units])
     for start in tqdm(range(0, len(records), chunk), desc="persona vectors", disable=not progress, unit="chunk"):
-        means = extract_means(model, _chats(model, records[start : start + chunk]), layers, batch_size=batch_size, progress=False)
+        means = extract_means(model, record_chats(model, records[start : start + chunk]), layers, batch_size=batch_size, progress=False)
         sums.index_add_(0, index[start : start + chunk], means)
         counts.index_add_(0, index[start : start + chunk], torch.ones(len(means)))
     return sums / counts[:, None, None]
@@ -112,7 +107,7 @@ def _heldout_means(model, config: AxisConfig, heldout, path: Path, meta: dict[st
     key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
     return _cached_tensor(
         path, key,
-        lambda: extract_means(model, _chats(model, heldout), meta["layers"], batch_size=config.extract_batch_size,
+        lambda: extract_means(model, record_chats(model, heldout), meta["layers"], batch_size=config.extract_batch_size,
                               progress=config.progress),
         dict(method="held-out response means", keys=[r["key"] for r in heldout], **meta),
     )

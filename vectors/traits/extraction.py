@@ -11,16 +11,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from workbench.artifacts import LayerVectors, inputs_hash, provenance
-from workbench.chat import format_conversation, messages
 from workbench.errors import InputFormatError
 from workbench.extract import Selection, extract_means
+from workbench.responses import record_chats
 
 SELECTIONS: tuple[Selection, ...] = ("response", "prompt", "prompt_last")
-
-
-def record_chats(model, records: Sequence[dict[str, Any]]):
-    """Chat tokens of generated records (system, question, response)."""
-    return [format_conversation(model.tokenizer, messages(r["system"], r["question"], r["response"])) for r in records]
 
 
 def extract_trait_vectors(

@@ -27,8 +27,8 @@ from workbench.errors import InputFormatError
 from workbench.extract import extract_means
 from workbench.generate import Sampling, generate_responses
 from workbench.metrics import response_loglik
+from workbench.responses import record_chats
 
-from vectors.traits.extraction import record_chats
 
 
 def pearson_r(x: Sequence[float], y: Sequence[float]) -> float:

@@ -22,7 +22,7 @@ from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
 from workbench.report import Report
-from workbench.responses import generate_api, generate_local, response_cache, usable
+from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 
 from vectors.axis.space import cosine_matrix
 from vectors.traits.data import TraitData, load_trait
@@ -32,7 +32,7 @@ from vectors.traits.responses import (
 )
 from vectors.traits.steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
 from vectors.traits.report import add_geometry_section, add_trait_section
-from vectors.traits.extraction import extract_trait_vectors, record_chats
+from vectors.traits.extraction import extract_trait_vectors
 
 SWEEP_COLUMNS = ("layer", "coefficient", "direction", "trait_metric", "stderr", "perplexity", "repeated_ngram_share", "distinct_2")
 

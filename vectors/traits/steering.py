@@ -21,9 +21,9 @@ from torch import Tensor
 
 from workbench.cache import JsonlCache, cache_key, run_cached
 from workbench.chat import ChatTokens
-from workbench.extract import pad_right
+from workbench.forward import iter_batches
 from workbench.generate import Sampling
-from workbench.hooks import AddVector, TokenCapture, Where, apply
+from workbench.hooks import AddVector, TokenCapture, Where
 from workbench.metrics import TraitExample, evaluate_steering, trait_metric
 from workbench.artifacts import LayerVectors, inputs_hash
 
@@ -51,16 +51,13 @@ class SweepConfig:
 def activation_norm(
     model, chats: Sequence[ChatTokens], layer: int, batch_size: int = 8
 ) -> float:
-    """Mean L2 norm of the residual stream at ``layer`` over the response tokens of ``chats``."""
+    """Mean L2 norm of the residual stream at ``layer`` over the response tokens of ``chats``
+    (summed in the chats' order, so the batching leaves the float result unchanged)."""
     capture = TokenCapture((layer,))
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
-    norms = []
-    with torch.inference_mode(), apply(model, [capture]):
-        for start in range(0, len(chats), batch_size):
-            batch = chats[start : start + batch_size]
-            model(pad_right([c.ids for c in batch], pad_id).to(model.cfg.device), stop_at_layer=layer + 1)
-            mask = pad_right([c.response_mask().tolist() for c in batch], 0).bool()
-            norms.append(capture.values[layer][mask].norm(dim=-1))
+    norms: list[Tensor] = [torch.empty(0)] * len(chats)
+    for batch in iter_batches(model, chats, [capture], batch_size=batch_size, stop_at_layer=layer + 1):
+        for row, i in enumerate(batch.indices):
+            norms[i] = capture.values[layer][row][batch.response_mask[row]].norm(dim=-1)
     return float(torch.cat(norms).mean())
 
 

@@ -1,8 +1,9 @@
 """Figures 1–2: extraction against the bare forward pass and against the persona_vectors reference.
 
-All three run on the same inputs. The bare forward pass runs the whole conversations, batched as
-:func:`~workbench.extract.extract_means` batches them (sorted by length, right-padded), with no hooks,
-under ``inference_mode``, to the logits; extraction itself also stops after each conversation's last
+All three run on the same inputs. The bare forward pass runs the whole conversations through the
+batched forward primitive that :func:`~workbench.extract.extract_means` is built on
+(:func:`workbench.forward.iter_batches`: sorted by length, right-padded, ``inference_mode``) with no
+hooks, to the logits; extraction itself also stops after each conversation's last
 selected token (the reply's end-of-turn tokens are never run). The reference is the persona_vectors repository's
 ``get_hidden_p_and_r`` reduced to response means: a Hugging Face model in fp32, one sequence at a
 time, ``output_hidden_states=True``, no ``inference_mode``/``no_grad`` (so autograd records the
@@ -15,29 +16,19 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Float
 from torch import Tensor
 
 from workbench.benchmark.measure import Timing, interleaved
 from workbench.chat import ChatTokens
-from workbench.extract import extract_means, pad_right
+from workbench.extract import extract_means
+from workbench.forward import iter_batches, plan_batches
 
 
-def padded_batches(model, chats: Sequence[ChatTokens], batch_size: int) -> list[Int[Tensor, "batch pos"]]:
-    """The whole conversations in ``extract_means``' batches: sorted by length, right-padded."""
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
-    order = sorted(range(len(chats)), key=lambda i: len(chats[i]))
-    return [
-        pad_right([chats[i].ids for i in order[start : start + batch_size]], pad_id)
-        for start in range(0, len(order), batch_size)
-    ]
-
-
-def bare_forward(model, batches: Sequence[Tensor]) -> None:
-    """The whole model to the logits on each batch: no hooks, no early stop."""
-    with torch.inference_mode():
-        for tokens in batches:
-            model(tokens.to(model.cfg.device))
+def bare_forward(model, chats: Sequence[ChatTokens], batch_size: int) -> None:
+    """The whole model to the logits on every whole conversation: no hooks, no early stop."""
+    for _ in iter_batches(model, chats, batch_size=batch_size):
+        pass
 
 
 def reference_means(hf_model, chats: Sequence[ChatTokens]) -> Float[Tensor, "n layer d_model"]:
@@ -61,16 +52,16 @@ def measure_extraction(
 ) -> dict:
     """Timings of bare forward, extraction (all layers, layers ≤ mid) and the reference, interleaved."""
     n_layers = model.cfg.n_layers
-    batches = padded_batches(model, chats, batch_size)
+    batches = plan_batches([len(c) for c in chats], batch_size)
     reference_chats = list(chats[:reference_responses])
 
     def extract(layers: list[int]) -> Tensor:
         return extract_means(model, chats, layers, batch_size=batch_size, progress=False)
 
-    bare_forward(model, batches[:1])  # warm-up: lazy initialisation and allocator growth
+    bare_forward(model, [chats[i] for i in batches[0]], batch_size)  # warm-up: lazy initialisation, allocator growth
     timings: dict[str, Timing] = interleaved(
         {
-            "bare_forward": lambda: bare_forward(model, batches),
+            "bare_forward": lambda: bare_forward(model, chats, batch_size),
             "extract_all_layers": lambda: extract(list(range(n_layers))),
             "extract_to_mid_layer": lambda: extract(list(range(mid_layer + 1))),
             "reference_one_at_a_time": lambda: reference_means(hf_model, reference_chats),
@@ -86,7 +77,7 @@ def measure_extraction(
     return {
         "n_responses": len(chats),
         "tokens": tokens,
-        "padded_tokens": sum(b.numel() for b in batches),
+        "padded_tokens": sum(len(b) * max(len(chats[i]) for i in b) for b in batches),
         "batch_size": batch_size,
         "mid_layer": mid_layer,
         "timings": {name: t.to_json() for name, t in timings.items()}
