@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     parser.add_argument("--sae", metavar="SAE", help="add SAE-feature capping with this SAE (e.g. shipped)")
     parser.add_argument("--sae-top-k", type=int, default=8, help="axis features the SAE cap holds (default 8)")
     parser.add_argument("--no-capability", action="store_true", help="skip the capability cost")
+    parser.add_argument("--capability-items", type=int, metavar="N",
+                        help="score N multiple-choice items spread over the set and N/4 neutral answers (default: all)")
     parser.add_argument("--judge", metavar="MODEL", help="role-play judge (OpenAI-compatible) for in-role rates per condition")
     parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: $OPENAI_BASE_URL)")
     parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
@@ -72,6 +74,21 @@ def study_config(args):
                        capability=not args.no_capability)
 
 
+def capability_sets(n_items: int | None) -> tuple[list, list]:
+    """The multiple-choice items and neutral answers, or ``n_items`` items spread evenly over the
+    set (every kind represented) with a quarter as many neutral answers, for quick runs."""
+    from workbench.errors import InputFormatError
+    from vectors.drift.capability import load_choice_items, load_neutral_answers
+
+    items, neutral = load_choice_items(), load_neutral_answers()
+    if n_items is None:
+        return items, neutral
+    if n_items < 1:
+        raise InputFormatError(f"--capability-items must be ≥ 1, got {n_items}")
+    step = max(1, len(items) // n_items)
+    return items[::step][:n_items], neutral[: max(1, n_items // 4)]
+
+
 def simulated(model, args) -> list:
     from workbench.api import ApiConfig, ChatClient
     from workbench.cache import JsonlCache
@@ -95,12 +112,12 @@ def run(args) -> int:
     from workbench.cache import JsonlCache
     from workbench.models import load_model
     from workbench.report import write_run
-    from vectors.drift.capability import load_choice_items, load_neutral_answers
     from vectors.drift.study import run_study
     from vectors.drift.study_report import study_report
     from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
 
-    config = study_config(args)  # bad settings fail before the slow model load
+    config = study_config(args)  # bad settings and data fail before the slow model load
+    items, neutral = capability_sets(args.capability_items)
     transcripts = load_folder(args.transcripts) if args.transcripts else [
         load_transcript(p) for p in shipped_drift_transcripts()]
     axis = load_vectors(args.axis)
@@ -113,8 +130,7 @@ def run(args) -> int:
     check_vector_shape(axis.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.axis))
     if args.simulate:
         transcripts += simulated(model, args)
-    study = run_study(model, axis, transcripts, config, JsonlCache(args.out / "cache" / "study.jsonl"),
-                      load_choice_items(), load_neutral_answers(), sae)
+    study = run_study(model, axis, transcripts, config, JsonlCache(args.out / "cache" / "study.jsonl"), items, neutral, sae)
     in_role = None
     summary = study.to_summary()
     if args.judge:
