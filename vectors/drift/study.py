@@ -100,7 +100,8 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class ConditionResult:
-    """One condition: its drift, its difference from no intervention, its capability cost."""
+    """One condition: its drift, its difference from no intervention (empty for that one itself),
+    its capability cost (None without an intervention)."""
 
     name: str
     kind: str  # "none", "cap", "steer", "sae_cap"
@@ -216,12 +217,14 @@ def run_study(
         projections = tuple(tuple(project_chat(model, format_conversation(model.tokenizer, run), axis, [layer])
                                   for run in conversation) for conversation in runs)
         drift = condition_drift(name, [[p.turn_means(layer) for p in c] for c in projections], thresholds)
+        is_baseline = baseline is None
         baseline = baseline or drift
         cost = None
         if plain_scores is not None and condition.interventions:
             cost = capability_cost(plain_scores, capability_scores(model, items, neutral, condition.interventions,
                                                                    progress=progress))
-        results.append(ConditionResult(name, kind, setting, drift, drift_difference(drift, baseline), cost, projections,
+        difference = {} if is_baseline else drift_difference(drift, baseline)
+        results.append(ConditionResult(name, kind, setting, drift, difference, cost, projections,
                                        tuple(tuple(tuple(m) for m in run) for run in runs)))
     return DriftStudy(model.cfg.model_name, thresholds, config, tuple(t.source for t in transcripts), tuple(results),
                       plain_scores, sae_cap, time.time() - started)
