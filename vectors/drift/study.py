@@ -246,3 +246,14 @@ def judge_in_role_rates(
         scored = [g for g in groups if g]
         rates[result.name] = nested_bootstrap_mean(scored) if scored else Interval(float("nan"), float("nan"), float("nan"), 0)
     return rates
+
+
+DEMO_CAP = CapSetting(12, 19, 0.25)
+
+
+def demo_study_config(quick: bool = False) -> StudyConfig:
+    """The demo's study: uncapped against the calibrated floor cap (layers 12–19, p25), 5 samples ×
+    6 turns of 24 tokens per conversation (``quick``: 2 samples × 2 turns of 8 tokens); no steering."""
+    return StudyConfig(cap_grid=(DEMO_CAP,), chosen=DEMO_CAP, samples=2 if quick else 5, max_turns=2 if quick else 6,
+                       sampling=Sampling(max_new_tokens=8 if quick else 24, temperature=0.7, top_p=0.9),
+                       steer_coefficient=None)
