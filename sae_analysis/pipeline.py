@@ -19,6 +19,7 @@ from workbench.artifacts import LayerVectors
 from workbench.chat import format_conversation, format_prompt, messages
 from workbench.errors import ShapeError
 from workbench.metrics import TraitExample
+from workbench.unavailable import Unavailable
 
 from sae_analysis import contexts as ctx
 from sae_analysis.decompose import Decomposition, FeatureHit, decompose, encoder_attribution
@@ -75,11 +76,11 @@ class EncoderAttribution:
 
 @dataclass(frozen=True)
 class CorpusReading:
-    """What a model's pass over the corpus adds to a decomposition: the attribution (None when the
-    corpus lacks default-assistant or role-play responses) and each top feature's strongest contexts."""
+    """What a model's pass over the corpus adds to a decomposition: the attribution (unavailable when
+    the corpus lacks default-assistant or role-play responses) and each top feature's strongest contexts."""
 
     n_rows: int
-    attribution: EncoderAttribution | None
+    attribution: EncoderAttribution | Unavailable
     contexts: dict[int, list[ctx.Context]]
 
     def contexts_summary(self) -> dict[str, list[dict[str, Any]]]:
@@ -102,7 +103,7 @@ class VectorDecomposition:
         }
         if self.corpus is not None:
             attribution = self.corpus.attribution
-            out["encoder_attribution"] = attribution.to_summary() if attribution else None
+            out["encoder_attribution"] = attribution.to_summary()
             out["contexts"] = self.corpus.contexts_summary()
         return out
 
@@ -113,7 +114,9 @@ def _read_corpus(model, sae, corpus: Sequence[dict], layer: int, features: Seque
     acts = ctx.token_activations(model, corpus, layer)
     default = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") in DEFAULT_PERSONAS]
     roles = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") not in DEFAULT_PERSONAS]
-    attribution = None
+    attribution: EncoderAttribution | Unavailable = Unavailable(
+        f"the corpus needs default-assistant and role-play replies; of its {len(corpus)} rows {len(default)} are "
+        f"default-assistant and {len(roles)} role-play replies")
     if default and roles:
         pos, neg = encoder_attribution(sae, ctx.response_tokens([corpus[i] for i in default], [acts[i] for i in default]),
                                        ctx.response_tokens([corpus[i] for i in roles], [acts[i] for i in roles]), k=10)

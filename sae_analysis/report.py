@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from workbench.report import Report, Section
+from workbench.unavailable import Unavailable
 
 from sae_analysis.decompose import FeatureHit
 from sae_analysis.pipeline import SteeringComparison, VectorDecomposition
@@ -57,7 +58,10 @@ def decomposition_report(result: VectorDecomposition, vector_name: str) -> Repor
     _reconstruction_section(report.section("Reconstruction from top-k decoder directions"), d.reconstruction)
     corpus = result.corpus
     if corpus is not None:
-        if corpus.attribution is not None:
+        if isinstance(corpus.attribution, Unavailable):
+            report.section("Encoder attribution (default-assistant minus role-play responses)") \
+                .unavailable("encoder attribution", corpus.attribution.reason)
+        else:
             report.section("Encoder attribution (default-assistant minus role-play responses)") \
                 .table(_feature_rows(corpus.attribution.positive_minus_negative, spec),
                        "more active on default-assistant responses") \

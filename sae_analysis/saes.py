@@ -22,10 +22,12 @@ Every spec names its family and whether its tuning matches the instruction-tuned
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -302,7 +304,8 @@ def load_sae(spec: SAESpec | str, device: str = "cpu"):
         weights = Path(spec.path) / "sae_weights.safetensors"
         if not weights.is_file():
             raise ModelUnavailableError(f"SAE folder {spec.path} has no sae_weights.safetensors")
-        return SAE.load_from_disk(spec.path, device=device)
+        with _model_kwargs_accounted_for():
+            return _checked_kwargs(SAE.load_from_disk(spec.path, device=device), spec)
     from workbench.models import hub_reachable
 
     if not _weights_cached(spec) and not hub_reachable():
@@ -310,7 +313,33 @@ def load_sae(spec: SAESpec | str, device: str = "cpu"):
             f"SAE {spec.id} ({spec.d_sae} × {spec.d_in}, about {spec.d_sae * spec.d_in * 2 * 4 / 1e9:.1f} GB) "
             f"is not cached and the hub cannot be reached. Where there is network: {spec.download_hint()}"
         )
-    return SAE.from_pretrained(spec.release, spec.sae_id, device=device)
+    with _model_kwargs_accounted_for():
+        return _checked_kwargs(SAE.from_pretrained(spec.release, spec.sae_id, device=device), spec)
+
+
+@contextlib.contextmanager
+def _model_kwargs_accounted_for():
+    """Silence sae-lens' "This SAE has non-empty model_from_pretrained_kwargs … load the model like
+    so" UserWarning (and only it) while an SAE loads: :func:`_checked_kwargs` does the check it asks
+    for against how :func:`workbench.models.load_model` really loads models."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*This SAE has non-empty model_from_pretrained_kwargs",
+                                category=UserWarning)
+        yield
+
+
+def _checked_kwargs(sae, spec: SAESpec):
+    """``sae``, after warning when its ``model_from_pretrained_kwargs`` ask for anything but what
+    :func:`workbench.models.load_model` already does (load with no weight processing): then its
+    activations may not match the ones the SAE was trained on."""
+    from workbench.models import NO_PROCESSING
+
+    kwargs = dict(getattr(sae.cfg.metadata, "model_from_pretrained_kwargs", None) or {})
+    unmet = {k: v for k, v in kwargs.items() if NO_PROCESSING.get(k, object()) != v}
+    if unmet:
+        warnings.warn(f"SAE {spec.id} asks for the model to be loaded with {unmet}; the workbench loads models "
+                      f"with {NO_PROCESSING} only, so activations may differ from the SAE's training data", UserWarning)
+    return sae
 
 
 _LISTED = (

@@ -10,12 +10,14 @@ for models larger than one GPU. Weights are loaded *without* TransformerLens' fo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
 import socket
 import tempfile
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +78,14 @@ def known_model(name: str) -> KnownModel | None:
     return KNOWN_MODELS.get(name) or next(
         (m for m in KNOWN_MODELS.values() if name in (m.hf_id, m.hf_id.rsplit("/", 1)[-1])), None
     )
+
+
+def card_shape(name: str | None) -> tuple[int | None, int | None]:
+    """``(n_layers, d_model)`` of the model ``name`` (None: the shipped one) from its card, without
+    loading it; ``(None, None)`` for a model the workbench does not know. Lets a command check a
+    vector file against the model (and read a persona_vectors ``.pt`` right) before the slow load."""
+    card = known_model(name or SHIPPED_MODEL)
+    return (card.n_layers, card.d_model) if card else (None, None)
 
 
 def smollm2_gguf_path() -> Path:
@@ -146,6 +156,25 @@ def _weight_converter(architecture: str):
     return converters[architecture]
 
 
+# The loaders pass no weight processing: every flag TransformerLens' from_pretrained would apply is off.
+NO_PROCESSING = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False,
+                 "fold_value_biases": False, "refactor_factored_attn_matrices": False}
+
+
+@contextlib.contextmanager
+def hooked_transformer_chosen():
+    """Silence TransformerLens 3.9's "HookedTransformer is deprecated … use TransformerBridge" notice
+    (a DeprecationWarning from every ``HookedTransformer.__init__``), and only it, for this block.
+
+    Why: the workbench chose HookedTransformer knowingly (this module's docstring; sae-lens 6.54
+    needs TransformerLens < 4, which still ships it), so the notice is advice that does not apply to
+    its users; every other warning stays visible.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="HookedTransformer is deprecated", category=DeprecationWarning)
+        yield
+
+
 def hooked_from_hf(
     hf_model, tokenizer, cfg: HookedTransformerConfig | None = None, device: str = "cpu"
 ) -> HookedTransformer:
@@ -157,12 +186,10 @@ def hooked_from_hf(
     cfg.device = device
     cfg.default_prepend_bos = False  # chat templates place BOS themselves
     state_dict = _weight_converter(cfg.original_architecture)(hf_model, cfg)
-    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    model.load_and_process_state_dict(
-        state_dict, fold_ln=False, center_writing_weights=False, center_unembed=False,
-        fold_value_biases=False, refactor_factored_attn_matrices=False,
-    )
-    model.to(device)
+    with hooked_transformer_chosen():
+        model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+    model.load_and_process_state_dict(state_dict, **NO_PROCESSING)
+    model.to(device, print_details=False)  # TransformerLens prints "Moving model to device" on stdout otherwise
     model.eval()
     model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
     return remove_weight_copies(model)
@@ -254,9 +281,10 @@ def load_model(
         hf_model = AutoModelForCausalLM.from_pretrained(hf_id, dtype=dtype)
         return hooked_from_hf(hf_model, AutoTokenizer.from_pretrained(hf_id), device=device)
     # Hub models: TransformerLens' loader streams weights without folding (no 2x fp32 copy).
-    model = HookedTransformer.from_pretrained_no_processing(
-        hf_id, dtype=dtype, device=device, n_devices=n_devices, default_prepend_bos=False,
-        token=os.environ.get("HF_TOKEN") or None,
-    )
+    with hooked_transformer_chosen():
+        model = HookedTransformer.from_pretrained_no_processing(
+            hf_id, dtype=dtype, device=device, n_devices=n_devices, default_prepend_bos=False,
+            token=os.environ.get("HF_TOKEN") or None,
+        )
     model.eval()
     return remove_weight_copies(model)

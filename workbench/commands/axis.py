@@ -1,12 +1,15 @@
 """``workbench axis``: persona space and the Assistant Axis for one model (see :mod:`vectors.axis.pipeline`).
 
 Writes ``DIR/summary.json``, ``DIR/report.html``, the axis and persona vectors under
-``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes.
+``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes. When the judge leaves
+too few responses for a figure (the axis, PCA, held-out AUC), the run is still written with that
+figure marked unavailable and why, and the exit status is 3 (:mod:`workbench.unavailable`).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -42,6 +45,8 @@ def run(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
+
     from vectors.axis.pipeline import AxisConfig, run_axis
     from vectors.axis.report import add_axis_sections
 
@@ -59,6 +64,10 @@ def run(args) -> int:
     report.write(args.out / "report.html")
     atomic_write_text(args.out / "summary.json", json.dumps(result.summary, indent=2))
     s = result.summary
-    print(f"layer {s['layer']}: PC1 explains {s['pc1_explained_variance']:.1%}, held-out AUC {s['heldout_auc']:.3f}, "
+    auc = f"{s['heldout_auc']:.3f}" if "heldout_auc" not in s["unavailable"] else "unavailable"
+    pc1 = f"{s['pc1_explained_variance']:.1%}" if "pc1_explained_variance" not in s["unavailable"] else "unavailable"
+    print(f"layer {s['layer']}: PC1 explains {pc1}, held-out AUC {auc}, "
           f"{s['n_responses_used']} responses, {s['seconds']} s → {args.out / 'summary.json'}")
-    return 0
+    for reason, figures in by_reason(s["unavailable"]).items():
+        print(f"{', '.join(figures)} unavailable: {reason}", file=sys.stderr)
+    return EXIT_OK if result.complete else EXIT_PARTIAL

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--n-random", type=int, default=3)
     parser.add_argument("--max-examples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="corpus JSONL for the activation norm and splice clamps (default: shipped)")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +61,7 @@ def run(args) -> int:
     config = ComparisonConfig(tuple(args.ks), tuple(args.coefficients), tuple(args.clamp_multiples), args.n_random,
                               sampling=Sampling(max_new_tokens=args.max_new_tokens))
     summary = run_compare(args.vector, args.sae, args.out, list(examples)[: args.max_examples],
-                          layer=args.layer, model_name=args.model, config=config)
+                          layer=args.layer, model_name=args.model, config=config, corpus=args.corpus)
     print(json.dumps(summary["summary"], indent=2))
     return 0
 
@@ -77,7 +79,7 @@ def run_compare(
     """
     from workbench.artifacts import load_vectors
     from workbench.errors import InputFormatError
-    from workbench.models import load_model
+    from workbench.models import card_shape, load_model
 
     from sae_analysis.feature_steering import ComparisonConfig
     from sae_analysis.pipeline import compare_vector, corpus_rows, vector_for_sae
@@ -91,6 +93,7 @@ def run_compare(
         model_name = model_name or default_model_name(spec)
         if model_name is None:
             raise InputFormatError(f"no default model for SAE {spec.id}; pass --model")
+        load_vectors(vector_path, *card_shape(model_name))  # fail on a bad file before the slow model load
         model = load_model(model_name)
     vectors = load_vectors(vector_path, model.cfg.n_layers, model.cfg.d_model)
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))

@@ -33,13 +33,20 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
+    import sys
+
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL
 
     summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus)
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
                       "out": str(args.out)}, indent=2))
-    return 0
+    attribution = summary.get("encoder_attribution")
+    if isinstance(attribution, dict) and "unavailable" in attribution:
+        print(f"encoder attribution unavailable: {attribution['unavailable']}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def write_run(
@@ -62,12 +69,11 @@ def write_run(
 def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None]:
     """The (n_layers, d_model) a vector file is read with: the loaded model's, else the card of the
     model the SAE pairs with (so a persona_vectors ``.pt`` is read right with no model loaded)."""
-    from workbench.models import known_model
+    from workbench.models import card_shape
 
     if model is not None:
         return model.cfg.n_layers, model.cfg.d_model
-    card = known_model(model_name) if model_name else None
-    return (card.n_layers, card.d_model) if card else (None, None)
+    return card_shape(model_name) if model_name else (None, None)
 
 
 def run_decompose(
@@ -90,6 +96,7 @@ def run_decompose(
     layer = sae_layer(spec, layer)  # a layer without an SAE fails before anything slow
     model_name = model_name or default_model_name(spec)
     if model is None and model_name is not None and (spec.source != "registry" or corpus is not None):
+        load_vectors(vector_path, *_vector_shape(None, model_name))  # fail on a bad file before the slow model load
         model = load_model(model_name)
     vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
