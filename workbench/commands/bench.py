@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); 1 avoids OpenMP stalls on an oversubscribed machine")
     parser.add_argument("--only", nargs="+", default=None, metavar="FIGURE",
-                        help="run only these figures: extraction generation decomposition projection memory")
+                        help="run only these figures: extraction generation decomposition dashboards projection memory")
     parser.set_defaults(func=run)
 
 

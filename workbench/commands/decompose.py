@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--k", type=int, default=20, help="top features per sign")
     parser.add_argument("--model", default=None, help="model for attribution and contexts (default: the SAE's pair)")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus JSONL for contexts (default: shipped)")
+    parser.add_argument("--dashboards", type=int, default=10, metavar="N",
+                        help="write dashboards.html: the vector and the top N features of each list (0: none)")
     parser.set_defaults(func=run)
 
 
@@ -37,7 +39,8 @@ def run(args) -> int:
 
     from workbench.unavailable import EXIT_OK, EXIT_PARTIAL
 
-    summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus)
+    summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus,
+                            dashboards=args.dashboards)
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
@@ -54,15 +57,20 @@ def write_run(
     report: Report,
 ) -> dict:
     """``out/summary.json`` (the vector's file and metadata, then ``result.to_summary()``) and
-    ``out/report.html``; the summary written. Shared by both SAE commands and the demo's SAE stage."""
+    ``out/report.html`` (and ``out/dashboards.html`` when the result has dashboards); the summary
+    written. Shared by both SAE commands and the demo's SAE stage."""
     import json
 
     from workbench.artifacts import atomic_write_text
+
+    from sae_analysis.dashboard_report import PAGE, dashboard_report
 
     summary = {"vector": str(vector_path), "vector_metadata": vectors.metadata} | result.to_summary()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     report.write(out / "report.html")
+    if getattr(result, "dashboards", None) is not None:
+        dashboard_report(result.dashboards).write(out / PAGE)
     return summary
 
 
@@ -79,6 +87,7 @@ def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None
 def run_decompose(
     vector_path: str | Path, sae: str, out: str | Path, layer: int | None = None, k: int = 20,
     model_name: str | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 400, model=None,
+    dashboards: int = 10,
 ) -> dict:
     """Load, decompose, draw and write one vector's run; the summary.
 
@@ -101,5 +110,6 @@ def run_decompose(
     vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit) if model is not None else None
-    result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k)
+    result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k, dashboards=dashboards,
+                              name=Path(vector_path).name)
     return write_run(Path(out), Path(vector_path), vectors, result, decomposition_report(result, Path(vector_path).name))
