@@ -22,6 +22,7 @@ from workbench.chat import format_conversation
 from workbench.generate import Sampling
 from workbench.report import Report, Section
 from vectors.drift.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
+from vectors.drift.demo_study import run_demo_study
 from vectors.drift.projection import ChatProjection, in_band_share, project_chat
 from vectors.drift.replay import Condition, ReplayResult, replay_and_measure
 from vectors.drift.steering import add_sweep_section, steer_sweep, vector_fingerprint
@@ -174,6 +175,7 @@ def run_demo_stage(
                  f"token projections; the band is the 25th–75th percentile at layer {layer}.")
     add_replay_views(section, results, band)
 
+    study = run_demo_study(model, axis, report, cache, quick)  # conversations × samples, intervals, capability
     sweep = steer_sweep(model, axis, DEMO_STEER_PROMPTS, [DEMO_STEER_LAYER], DEMO_STEER_COEFFICIENTS, cache, new_tokens)
     add_sweep_section(report.section("Steering along the axis").text(
         "Negative coefficients push away from the Assistant, positive toward it."), sweep)
@@ -181,5 +183,5 @@ def run_demo_stage(
         "layer": layer, "band": list(band), "cap_layers": list(cap_layers), "capping_config": str(config_path),
         "transcript_turn_means": projection.turn_means(layer),
         "replay": [{k: v for k, v in r.summary(band).items() if k != "responses"} for r in results],
-        "steering": sweep, "seconds": round(time.time() - started, 1),
+        "steering": sweep, "study": study, "seconds": round(time.time() - started, 1),
     }}

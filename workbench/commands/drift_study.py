@@ -108,10 +108,11 @@ def simulated(model, args) -> list:
 
 
 def run(args) -> int:
-    from workbench.artifacts import check_vector_shape, load_vectors
+    import json
+
+    from workbench.artifacts import atomic_write_text, check_vector_shape, load_vectors
     from workbench.cache import JsonlCache
     from workbench.models import load_model
-    from workbench.report import write_run
     from vectors.drift.study import run_study
     from vectors.drift.study_report import study_report
     from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
@@ -140,7 +141,10 @@ def run(args) -> int:
         client = ChatClient(ApiConfig.from_env(args.judge, args.judge_url))
         in_role = judge_in_role_rates(study, transcripts, client, JsonlCache(args.out / "cache" / "judge.jsonl"))
         summary["judge_in_role_rate"] = {name: rate.to_summary() for name, rate in in_role.items()}
-    write_run(args.out, summary, study_report(study, in_role))
+    # TODO(runner merge): workbench.report.write_run(args.out, summary, report) once it lands on main
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2, default=str))
+    study_report(study, in_role).write(args.out / "report.html")
     for result in study.conditions[1:]:
         cost = f"; Δ NLL {result.capability.nll_change}, Δ accuracy {result.capability.accuracy_change}" if result.capability else ""
         print(f"{result.name}: Δ late-turn projection {result.difference['late_mean']}, "
