@@ -1,6 +1,7 @@
 """The demo's drift stage: per-token views of the shipped mystic transcript along the Assistant Axis
-(from the axis stage, in memory), capping calibration, a replay with and without a floor cap, and a
-steering sweep along the axis.
+(from the axis stage, in memory), capping calibration, a replay with and without a floor cap, the
+drift study (:mod:`workbench.demo.drift_study`: conversations × samples with intervals and the
+capability cost) and a steering sweep along the axis.
 
 Sizes: an 8-turn replay at 30 new tokens per turn (``--quick``: 2 turns, 8 tokens); floor cap at
 layers 12–19 (plus the analysis layer), τ = 25th percentile; steering at layer 15.
@@ -22,6 +23,7 @@ from vectors.drift.report import add_drift_views, add_replay_views, add_sweep_se
 from vectors.drift.steering import steer_sweep, vector_fingerprint
 from vectors.drift.transcripts import load_transcript, shipped_transcript_path
 
+from workbench.demo.drift_study import run_demo_study
 from workbench.demo.runner import RunContext
 
 CAP_LAYERS = (12, 13, 14, 15, 16, 17, 18, 19)
@@ -62,6 +64,7 @@ class DriftStage:
                      f"token projections; the band is the 25th–75th percentile at layer {layer}.")
         add_replay_views(section, results, band)
 
+        study = run_demo_study(model, axis, report, cache, context.quick)  # conversations × samples, intervals, capability
         sweep = steer_sweep(model, axis, STEER_PROMPTS, [STEER_LAYER], STEER_COEFFICIENTS, cache, new_tokens)
         add_sweep_section(report.section("Steering along the axis").text(
             "Negative coefficients push away from the Assistant, positive toward it."), sweep)
@@ -69,5 +72,5 @@ class DriftStage:
             "layer": layer, "band": list(band), "cap_layers": list(cap_layers), "capping_config": str(config_path),
             "transcript_turn_means": projection.turn_means(layer),
             "replay": [{k: v for k, v in r.summary(band).items() if k != "responses"} for r in results],
-            "steering": sweep, "seconds": round(time.time() - started, 1),
+            "steering": sweep, "study": study, "seconds": round(time.time() - started, 1),
         }}
