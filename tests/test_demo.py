@@ -25,6 +25,11 @@ def test_every_stage_reports_its_headline_figures(demo_run):
     assert set(summary["traits"]) == {"sycophantic", "evil", "pirate"}
     assert set(summary["sae"]["decompositions"]) == {"assistant_axis", "sycophantic", "evil", "pirate"}
     assert summary["sae"]["steering_comparison"]["by_coefficient"]
+    finetune = summary["finetune"]
+    assert [s["level"] for s in finetune["sets"]] == [0, 100]
+    assert {row["mitigation"] for row in finetune["mitigation"]} == {
+        "base", "none", "inference steer", "preventative steer", "CAFT ablation"}
+    assert finetune["correlation"]["n"] == 5 and finetune["correlation"]["n_random"] > 0
     for artifact in ("assistant_axis.safetensors", "assistant_axis.json", "trait_pirate_response.safetensors"):
         assert (out / "artifacts" / artifact).is_file(), artifact
     assert list((out / "artifacts").glob("capping_*.safetensors"))

@@ -9,15 +9,21 @@ from workbench.report import Report
 
 
 def finetune_report(summary: dict[str, Any]) -> Report:
-    """The report of one :class:`vectors.traits.finetune.FinetuneStudy` summary."""
+    """The page of one :class:`vectors.traits.finetune.FinetuneStudy` summary."""
+    report = Report(f"Persona vectors under fine-tuning: {summary['trait']}")
+    add_finetune_sections(report, summary)
+    return report
+
+
+def add_finetune_sections(report: Report, summary: dict[str, Any]) -> None:
+    """The study's sections (also the demo's fine-tuning stage)."""
     trait, layer = summary["trait"], summary["layer"]
-    report = Report(f"Persona vectors under fine-tuning: {trait}")
-    data = report.section("Training sets")
+    data = report.section(f"Fine-tuning ({trait}): training sets")
     data.text("The model's own answers under the trait's positive (trait) and negative (normal) system prompts, "
               "stored without the system prompt, mixed at each level; ΔP is the mean screening score.")
     data.table(summary["sets"])
     corr = summary["correlation"]
-    section = report.section("Finetuning shift vs trait expression")
+    section = report.section(f"Fine-tuning ({trait}): finetuning shift vs trait expression")
     if "unavailable" in corr:
         section.unavailable("r(shift, expression)", corr["unavailable"])
     else:
@@ -32,16 +38,15 @@ def finetune_report(summary: dict[str, Any]) -> Report:
                if corr["other_traits"] else " No other trait's vector was given (--other-vector).")
         )
         section.plotly(_scatter(summary, band))
-    mitigation = report.section("Mitigation")
+    mitigation = report.section(f"Fine-tuning ({trait}): mitigation")
     mitigation.text("Trait expression (offline trait metric) and capability cost (perplexity of the base model's "
                     "neutral answers; multiple-choice accuracy) of the plain fine-tune on the strongest set, "
                     "inference-time steering against the vector, preventative steering and CAFT ablation.")
     mitigation.plotly(_bars(summary["mitigation"]))
     mitigation.table(summary["mitigation"])
-    samples = report.section("Sample generations before and after")
+    samples = report.section(f"Fine-tuning ({trait}): sample generations before and after")
     for e in summary["finetunes"]:
         samples.preformatted(f"{e['name']}: {e['responses'][0] if e['responses'] else ''}")
-    return report
 
 
 def _f(value: Any) -> str:

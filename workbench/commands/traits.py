@@ -192,11 +192,12 @@ def run_screen(args) -> int:
 
 
 def run_finetune(args) -> int:
-    from workbench.artifacts import atomic_write_text, load_vectors
+    from workbench.artifacts import load_vectors
     from workbench.commands.vector_input import load_model_and_vectors
     from workbench.errors import InputFormatError
     from workbench.generate import Sampling
     from workbench.models import load_model
+    from workbench.report import write_run
     from workbench.train import LoraConfig
 
     from vectors.traits.data import BUILTIN_DIR, load_trait
@@ -229,9 +230,7 @@ def run_finetune(args) -> int:
                         first_layer=args.first_layer if args.first_layer is not None else max(0, args.layer - 3)),
     )
     study = FinetuneRun(model, trait, vector, args.out, config, others).run(args.data or ())
-    summary = study.to_summary()
-    atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2, default=str))
-    finetune_report(summary).write(args.out / "report.html")
+    summary = write_run(args.out, study.to_summary(), finetune_report(study.to_summary()))
     corr = summary["correlation"]
     print(f"{args.trait}: r(shift, trait) = {corr.get('r')} (95% CI {corr.get('interval_95')}); random band "
           f"{corr.get('random_band_95')}; wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")

@@ -52,13 +52,14 @@ class Stage(Protocol):
 
 
 def default_stages() -> list[Stage]:
-    """The study in order: persona space and the axis, drift and capping, trait vectors, SAE."""
+    """The study in order: persona space and the axis, drift and capping, trait vectors, SAE, fine-tuning."""
     from workbench.demo.axis import AxisStage
     from workbench.demo.drift import DriftStage
+    from workbench.demo.finetune import FinetuneStage
     from workbench.demo.sae import SaeStage
     from workbench.demo.traits import TraitStage
 
-    return [AxisStage(), DriftStage(), TraitStage(), SaeStage()]
+    return [AxisStage(), DriftStage(), TraitStage(), SaeStage(), FinetuneStage()]
 
 
 def run_demo(model, out: Path, quick: bool = False, stages: Sequence[Stage] | None = None) -> dict[str, Any]:
