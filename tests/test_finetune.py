@@ -58,7 +58,7 @@ def test_training_steer_changes_gradients_and_is_removed(model, pirate_vector):
     layers = decoder_layers(peft_model.get_base_model())
     assert all(not layer._forward_hooks for layer in layers)  # removed after the pass
     assert torch.allclose(grads(()), plain, atol=1e-6)  # and the plain gradient is back
-    assert not any(p.requires_grad for p in twin.parameters() if p.grad is not None)
+    assert all(p.grad is None for p in twin.parameters())  # training ran on a copy
 
 
 def test_resumed_run_equals_uninterrupted(model, tmp_path):
