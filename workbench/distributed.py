@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,11 @@ def map_chunks(
             held[index] = result
         else:
             store.save(index, result)
-    shard.barrier()
     run = ShardRun(shard.rank, tuple(computed), tuple(reused))
+    if shard.distributed:
+        print(f"{desc}: rank {shard.rank}/{shard.world_size} computed chunks {list(computed)}, reused {list(reused)}",
+              file=sys.stderr, flush=True)
+    shard.barrier()
     if not shard.is_main:
         return None, run
     if store is None:
