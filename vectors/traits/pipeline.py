@@ -18,6 +18,7 @@ import torch
 from workbench.api import ChatClient
 from workbench.artifacts import LayerVectors, load_vectors
 from workbench.cache import JsonlCache
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, Shard
 from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
@@ -51,6 +52,7 @@ class TraitConfig:
     n_examples: int | None = None
     sweep_layers: tuple[int, ...] | None = None
     sweep: SweepConfig = field(default_factory=lambda: SweepConfig(layers=()))
+    chunk: int = DEFAULT_CHUNK
 
 
 @dataclass
@@ -71,6 +73,7 @@ class TraitRun:
     config: TraitConfig = TraitConfig()
     clients: Clients = field(default_factory=Clients)
     progress: bool = True
+    shard: Shard = SINGLE
 
     @property
     def cache_dir(self) -> Path:
@@ -95,11 +98,17 @@ class TraitRun:
             records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
         return records
 
-    def extract(self) -> tuple[dict[str, LayerVectors], list[tuple[dict, dict]]]:
-        """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts."""
-        records = self.responses("extract", self.config.n_extract_questions)
+    def extract(self) -> tuple[dict[str, LayerVectors] | None, list[tuple[dict, dict]]]:
+        """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts.
+        In a distributed run rank 0 generates first, every rank extracts its shard, rank 0 merges
+        (the other ranks get no vectors)."""
+        with self.shard.main_first():
+            records = self.responses("extract", self.config.n_extract_questions)
         pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.pair_thresholds)
-        vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress)
+        vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress, chunk=self.config.chunk,
+                                        store_dir=self.cache_dir / "chunks", shard=self.shard)
+        if vectors is None:
+            return None, pairs
         for select, vector in vectors.items():
             vector.save(self.out_dir / "artifacts" / f"trait_{self.trait.name}_{select}.safetensors")
         return vectors, pairs
@@ -150,13 +159,16 @@ class TraitRun:
 
     def run(
         self, stages: tuple[str, ...] = ("steer", "monitor"), vector: LayerVectors | None = None
-    ) -> tuple[dict[str, Any], dict[str, LayerVectors]]:
+    ) -> tuple[dict[str, Any], dict[str, LayerVectors]] | None:
         """Extract (always: its responses also set the activation norms), then ``stages``; an
         imported ``vector`` replaces the extracted response vector for steering and monitoring.
-        Returns the summary fragment and the vectors."""
+        Returns the summary fragment and the vectors (None on ranks other than 0: rank 0 steers
+        and monitors alone)."""
         started = time.time()
         out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None}
         vectors, pairs = self.extract()
+        if vectors is None:
+            return None
         out |= {"n_pairs": len(pairs), "artifacts": [f"artifacts/trait_{self.trait.name}_{s}.safetensors" for s in vectors]}
         if vector is not None:
             vectors = {**vectors, "imported": vector}
@@ -219,16 +231,22 @@ def geometry(vectors: dict[str, LayerVectors], layer: int, axis: tuple[str, Laye
 def run_traits(
     model, traits: list[TraitData], out_dir: Path, report: Report, config: TraitConfig = TraitConfig(),
     clients: Clients | None = None, stages: tuple[str, ...] = ("steer", "monitor"),
-    vector: LayerVectors | None = None, progress: bool = True,
-) -> dict[str, Any]:
-    """Run the pipeline for each trait, add report sections and the geometry heatmap; the summary."""
+    vector: LayerVectors | None = None, progress: bool = True, shard: Shard = SINGLE,
+) -> dict[str, Any] | None:
+    """Run the pipeline for each trait, add report sections and the geometry heatmap; the summary
+    (None on ranks other than 0 of a distributed run, which only extract their shards)."""
     summaries, response_vectors = {}, {}
     for trait in traits:
-        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress)
-        summary, vectors = run.run(stages, vector)
+        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard)
+        done = run.run(stages, vector)
+        if done is None:
+            continue
+        summary, vectors = done
         summaries[trait.name] = summary
         response_vectors[trait.name] = vectors.get("imported", vectors["response"])
         add_trait_section(report, summary)
+    if not shard.is_main:
+        return None
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
     unchosen = config.sweep_layers[0] if config.sweep_layers else sweep_layers(model.cfg.n_layers)[1]
     layer = chosen[0] if chosen else unchosen

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.commands.scale_options import add_scale_options, start, stop
+
 DEFAULT_OUT = Path("runs/traits")
 
 
@@ -22,6 +24,8 @@ def register(subparsers) -> None:
         p.add_argument("traits", nargs="+", help="built-in trait names, or names found in --trait-dir")
         _common(p)
         _pipeline_options(p)
+        p.add_argument("--device", default="cpu")
+        add_scale_options(p)
         p.set_defaults(func=run_pipeline, stages={"extract": (), "steer": ("steer",), "monitor": ("monitor",)}[action])
     p = sub.add_parser("screen", help="ΔP per training sample: projection of the data's response minus the model's own")
     p.add_argument("data", type=Path, help='JSONL of {"messages": [...]} (the last assistant message is y_i)')
@@ -113,14 +117,19 @@ def run_pipeline(args) -> int:
         sweep=SweepConfig(layers=(), coefficients=tuple(args.coefficients), n_random=args.n_random,
                           n_coherence_questions=args.coherence_questions,
                           sampling=Sampling(max_new_tokens=args.steer_max_new_tokens)),
+        chunk=args.chunk,
     )
-    model = load_model(args.model)
+    shard, device = start(args)
+    model = load_model(args.model, device=device)
     vector = None
     if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
         vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
         vector = replace(vector, metadata={**vector.metadata, "source": str(args.vector)})
     report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
-    result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector)
+    result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector, shard=shard)
+    stop(shard)  # on an error torchrun stops the other ranks
+    if result is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs
+        return 0
     for name, fragment in result["traits"].items():
         _write_summary(args.out, ("traits", name), fragment)
     _write_summary(args.out, ("geometry",), result["geometry"])
