@@ -29,6 +29,7 @@ from workbench.errors import InputFormatError
 from workbench.extract import extract_means, sharded_means
 from workbench.generate import Sampling
 from workbench.layers import check_layer, default_layer
+from workbench.plan import RunPlan, plan_run
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 
 from vectors.axis import space
@@ -168,6 +169,27 @@ def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) 
         return generate_api(client, cache, items, config.sampling, progress=config.progress)
     cache = response_cache(cache_dir, CACHE_PREFIX, model.cfg.model_name, config.sampling)
     return generate_local(model, cache, items, config.sampling, config.batch_size, config.progress)
+
+
+def plan_axis(model, config: AxisConfig, world_size: int = 1) -> RunPlan:
+    """What :func:`run_axis` with ``config`` would cost (see :mod:`workbench.plan`): counted from the
+    planned items and their prompts through the chat template, timed from measured throughput."""
+    from workbench.chat import format_prompt
+
+    personas = load_personas(config.personas).subset(config.n_roles)
+    questions = select_questions(load_questions(config.questions), config.n_extraction, config.n_heldout)
+    items = plan_items(personas, questions, config.api_model or model.cfg.model_name, config.samples, config.all_role_prompts)
+    prompt_lengths = [len(format_prompt(model.tokenizer, item.messages())) for item in items]
+    new = config.sampling.max_new_tokens
+    n_heldout = sum(item.question.split == "heldout" for item in items)
+    return plan_run(
+        model, "axis", prompt_lengths=prompt_lengths, new_tokens=new, generation_batch=config.batch_size,
+        extraction_batch=config.extract_batch_size,
+        forward_tokens=sum(prompt_lengths) + len(items) * (new + 2),  # + the template's end-of-turn tokens
+        held_rows=min(config.chunk, len(items)) + len(personas.roles) + len(personas.default.prompts) + n_heldout,
+        judge_calls=len(items) if config.judge_model else 0, local=not (config.api_url or config.api_model),
+        world_size=world_size,
+    )
 
 
 def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -> RoleFilterResult | None:

@@ -22,6 +22,7 @@ from workbench.distributed import DEFAULT_CHUNK, SINGLE, Shard
 from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
+from workbench.plan import RunPlan, plan_run
 from workbench.report import Report
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 
@@ -226,6 +227,32 @@ def geometry(vectors: dict[str, LayerVectors], layer: int, axis: tuple[str, Laye
     named = dict(vectors) | (dict([axis]) if axis else {})
     names = list(named)
     return names, cosine_matrix(torch.stack([named[n].at(layer) for n in names]))
+
+
+def plan_traits(model, traits: list[TraitData], config: TraitConfig = TraitConfig(), clients: Clients | None = None,
+                stages: tuple[str, ...] = ("steer", "monitor"), world_size: int = 1) -> RunPlan:
+    """What extraction for ``traits`` would cost (see :mod:`workbench.plan`): both sides of every
+    extraction question, three readings each (response, prompt, last prompt token). The steering
+    sweep and monitoring that ``stages`` add are noted, not counted."""
+    from workbench.chat import format_prompt
+
+    from vectors.traits.responses import plan_items
+
+    clients = clients or Clients()
+    prompt_lengths = [
+        len(format_prompt(model.tokenizer, item.messages())) for trait in traits
+        for item in plan_items(trait, "extract", config.n_extract_questions, config.samples, config.all_instructions,
+                               config.templates)
+    ]
+    new = config.sampling.max_new_tokens
+    notes = (f"not counted: {', '.join(stages)} (run after extraction on rank 0)",) if stages else ()
+    return plan_run(
+        model, "traits", prompt_lengths=prompt_lengths, new_tokens=new, generation_batch=8, extraction_batch=16,
+        forward_tokens=sum(prompt_lengths) * 3 + len(prompt_lengths) * (new + 2),
+        held_rows=min(config.chunk, len(prompt_lengths)) + len(prompt_lengths),
+        judge_calls=len(prompt_lengths) if clients.judge else 0, local=clients.generator is None,
+        world_size=world_size, notes=notes,
+    )
 
 
 def run_traits(

@@ -45,7 +45,7 @@ def run(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
-    from vectors.axis.pipeline import AxisConfig, run_axis
+    from vectors.axis.pipeline import AxisConfig, plan_axis, run_axis
     from vectors.axis.report import add_axis_sections
 
     config = AxisConfig(
@@ -57,6 +57,11 @@ def run(args) -> int:
     )
     shard, device = start(args)
     model = load_model(args.model, device=device)
+    if shard.is_main:
+        print(plan_axis(model, config, shard.world_size).render(), flush=True)
+    if args.plan:
+        stop(shard)
+        return 0
     result = run_axis(model, config, args.out, shard)
     stop(shard)  # on an error torchrun stops the other ranks
     if result is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs

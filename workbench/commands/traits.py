@@ -100,7 +100,7 @@ def run_pipeline(args) -> int:
     from vectors.traits.data import BUILTIN_DIR, load_trait
     from vectors.traits.responses import PromptTemplates
     from vectors.traits.steering import SweepConfig
-    from vectors.traits.pipeline import Clients, TraitConfig, run_traits
+    from vectors.traits.pipeline import Clients, TraitConfig, plan_traits, run_traits
 
     traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
     clients = Clients(
@@ -121,6 +121,11 @@ def run_pipeline(args) -> int:
     )
     shard, device = start(args)
     model = load_model(args.model, device=device)
+    if shard.is_main:
+        print(plan_traits(model, traits, config, clients, args.stages, shard.world_size).render(), flush=True)
+    if args.plan:
+        stop(shard)
+        return 0
     vector = None
     if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
         vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
