@@ -40,8 +40,8 @@ def reference_means(hf_model, chats: Sequence[ChatTokens]) -> Float[Tensor, "n l
     out = []
     for chat in chats:
         (start, end), = chat.assistant_spans
-        outputs = hf_model(torch.tensor([chat.ids[:end]]), output_hidden_states=True)
-        out.append(torch.stack([h[0, start:end].mean(dim=0).detach().cpu() for h in outputs.hidden_states[1:]]))
+        outputs = hf_model(torch.tensor([chat.ids[:end]], device=hf_model.device), output_hidden_states=True)
+        out.append(torch.stack([h[0, start:end].float().mean(dim=0).detach().cpu() for h in outputs.hidden_states[1:]]))
         del outputs
     return torch.stack(out)
 

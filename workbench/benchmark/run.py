@@ -28,6 +28,9 @@ from workbench.errors import InputFormatError
 
 
 FIGURES = ("extraction", "generation", "decomposition", "projection", "memory")
+# Projection and memory run in child processes that read the model back from a file: not for a
+# random 27B model on a GPU (``--random-weights``); their figures are left out there.
+RANDOM_WEIGHT_FIGURES = ("extraction", "generation", "decomposition")
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
         model.cfg.model_name = SHIPPED_MODEL
     n_layers, d_model, tokenizer = model.cfg.n_layers, model.cfg.d_model, model.tokenizer
     mid = n_layers // 2
-    result["model"] = {"name": model.cfg.model_name, "n_layers": n_layers, "d_model": d_model}
+    result["model"] = {"name": model.cfg.model_name, "n_layers": n_layers, "d_model": d_model,
+                       "device": str(model.cfg.device), "dtype": str(model.cfg.dtype)}
     chats = inputs.persona_chats(tokenizer, max(config.responses, *config.memory_sizes), config.response_tokens)
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         model_file = Path(tmp) / "model.pt"
@@ -196,6 +200,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
             if name in config.figures:
                 result[name] = figures[name]()
                 result["goals"] = _goals(result, n_layers, mid)
+                if torch.cuda.is_available():
+                    result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
                 yield result
     result["complete"] = True
     yield result
