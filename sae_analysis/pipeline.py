@@ -19,10 +19,12 @@ from workbench.artifacts import LayerVectors
 from workbench.chat import format_conversation, format_prompt, messages
 from workbench.errors import ShapeError
 from workbench.metrics import TraitExample
+from workbench.unavailable import Unavailable
 
 from sae_analysis import contexts as ctx
+from sae_analysis.dashboards import Dashboards, build_dashboards, dashboard_features
 from sae_analysis.decompose import Decomposition, FeatureHit, decompose, encoder_attribution
-from sae_analysis.feature_steering import ComparisonConfig, compare_steering, reference_activations, summarize
+from sae_analysis.feature_steering import Baselines, ComparisonConfig, compare_steering, reference_activations, summarize
 from sae_analysis.saes import SHIPPED_DIR, SAESpec, sae_layer
 
 DEFAULT_PERSONAS = (None, "You are a helpful assistant.",
@@ -75,11 +77,11 @@ class EncoderAttribution:
 
 @dataclass(frozen=True)
 class CorpusReading:
-    """What a model's pass over the corpus adds to a decomposition: the attribution (None when the
-    corpus lacks default-assistant or role-play responses) and each top feature's strongest contexts."""
+    """What a model's pass over the corpus adds to a decomposition: the attribution (unavailable when
+    the corpus lacks default-assistant or role-play responses) and each top feature's strongest contexts."""
 
     n_rows: int
-    attribution: EncoderAttribution | None
+    attribution: EncoderAttribution | Unavailable
     contexts: dict[int, list[ctx.Context]]
 
     def contexts_summary(self) -> dict[str, list[dict[str, Any]]]:
@@ -94,6 +96,7 @@ class VectorDecomposition:
     layer: int
     decomposition: Decomposition
     corpus: CorpusReading | None = None
+    dashboards: Dashboards | None = None
 
     def to_summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,18 +105,21 @@ class VectorDecomposition:
         }
         if self.corpus is not None:
             attribution = self.corpus.attribution
-            out["encoder_attribution"] = attribution.to_summary() if attribution else None
+            out["encoder_attribution"] = attribution.to_summary()
             out["contexts"] = self.corpus.contexts_summary()
+        if self.dashboards is not None:
+            out["dashboards"] = self.dashboards.to_summary()
         return out
 
 
-def _read_corpus(model, sae, corpus: Sequence[dict], layer: int, features: Sequence[int]) -> CorpusReading:
+def _read_corpus(model, sae, corpus: Sequence[dict], acts: Sequence[Tensor], features: Sequence[int]) -> CorpusReading:
     """Encoder attribution (default-assistant minus role-play responses) and the max-activating
-    contexts of ``features`` over the corpus rows (from :func:`corpus_rows`)."""
-    acts = ctx.token_activations(model, corpus, layer)
+    contexts of ``features`` over the corpus rows (from :func:`corpus_rows`) and their activations."""
     default = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") in DEFAULT_PERSONAS]
     roles = [i for i, r in enumerate(corpus) if r.get("reply") and r.get("persona") not in DEFAULT_PERSONAS]
-    attribution = None
+    attribution: EncoderAttribution | Unavailable = Unavailable(
+        f"the corpus needs default-assistant and role-play replies; of its {len(corpus)} rows {len(default)} are "
+        f"default-assistant and {len(roles)} role-play replies")
     if default and roles:
         pos, neg = encoder_attribution(sae, ctx.response_tokens([corpus[i] for i in default], [acts[i] for i in default]),
                                        ctx.response_tokens([corpus[i] for i in roles], [acts[i] for i in roles]), k=10)
@@ -124,16 +130,23 @@ def _read_corpus(model, sae, corpus: Sequence[dict], layer: int, features: Seque
 
 def decompose_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model=None, corpus: Sequence[dict] | None = None,
-    k: int = 20,
+    k: int = 20, dashboards: int = 10, name: str = "vector",
 ) -> VectorDecomposition:
     """Decoder-cosine decomposition of ``vector`` (read at ``layer``) against chance; with a model and
-    its corpus rows, also the encoder attribution and the top 5 + 5 features' contexts."""
+    its corpus rows, also the encoder attribution, the top 5 + 5 features' contexts and the
+    dashboards (:mod:`sae_analysis.dashboards`) of ``name`` and of the top ``dashboards`` features of
+    each list (0: none)."""
     result = decompose(vector, sae.W_dec.detach(), k=k)
-    reading = None
+    reading = pages = None
     if model is not None and corpus is not None:
+        acts = ctx.token_activations(model, corpus, layer)
         features = [h.index for h in result.top_positive[:5] + result.top_negative[:5]]
-        reading = _read_corpus(model, sae, corpus, layer, features)
-    return VectorDecomposition(spec, layer, result, reading)
+        reading = _read_corpus(model, sae, corpus, acts, features)
+        if dashboards > 0:
+            listed = dashboard_features(result, reading.attribution, dashboards)
+            pages = build_dashboards(model, sae, spec, vector, layer, name, corpus, acts, listed,
+                                     result.top_positive[:dashboards] + result.top_negative[:dashboards])
+    return VectorDecomposition(spec, layer, result, reading, pages)
 
 
 @dataclass(frozen=True)
@@ -148,23 +161,29 @@ class SteeringComparison:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     seconds: float
+    output_score_ranking: list[tuple[int, float, float]] = ()  # (feature, sign, raise of the trait metric)
+    output_score_selection: str = "held-out"  # or "in-sample": ranked on the scored examples
+    instruction: str | None = None
 
     def to_summary(self) -> dict[str, Any]:
         return {"layer": self.layer, "sae": self.spec.id, "activation_norm": self.activation_norm,
                 "config": {k: v for k, v in self.config.__dict__.items() if k != "sampling"},
+                "instruction": self.instruction, "output_score_selection": self.output_score_selection,
+                "output_score_ranking": [{"feature": f, "sign": s, "trait_raise": r} for f, s, r in self.output_score_ranking],
                 "rows": self.rows, "summary": self.summary, "seconds": self.seconds}
 
 
 def compare_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model, corpus: Sequence[dict],
     examples: Sequence[TraitExample], questions: Sequence[str] | None = None,
-    config: ComparisonConfig = ComparisonConfig(), progress: bool = True,
+    config: ComparisonConfig = ComparisonConfig(), progress: bool = True, baselines: Baselines = Baselines(),
 ) -> SteeringComparison:
-    """Steer with ``vector`` and with its SAE features over a coefficient sweep, scored on ``examples``.
+    """Steer with ``vector``, its SAE features and the field's baselines (``baselines``: prompting,
+    output-score selection, the behavioural score, a judge) over a coefficient sweep, scored on ``examples``.
 
     The corpus rows give the mean activation norm that scales the additive methods and each
     feature's max activation that scales splice clamps; ``questions`` (default: the examples')
-    are generated for perplexity.
+    are generated for perplexity and the behavioural score.
     """
     started = time.time()
     acts = ctx.token_activations(model, corpus, layer)
@@ -172,5 +191,7 @@ def compare_vector(
     norm = float(response_acts.norm(dim=-1).mean())
     reference = reference_activations(sae, response_acts)
     questions = list(questions or dict.fromkeys(e.question for e in examples))
-    rows = compare_steering(model, vector, layer, sae, examples, questions, norm, reference, config, progress)
-    return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1))
+    rows, ranking = compare_steering(model, vector, layer, sae, examples, questions, norm, reference, config, progress,
+                                     baselines)
+    return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1), ranking,
+                              "held-out" if baselines.selection_examples else "in-sample", baselines.instruction)

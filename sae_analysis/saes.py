@@ -13,14 +13,21 @@ A spec is ``shipped`` (the SmolLM2 SAE in this package), a folder path, or ``REL
 
 GemmaScope for Gemma 2 27B exists only for the *base* model (``gemma-scope-27b-pt-res*``); the
 workbench applies it to the instruction-tuned model's activations, and every spec says so.
+Gemma Scope 2 (Gemma 3, ``gemma-scope-2-{270m,1b,4b,12b,27b}-{pt,it}-res*``) has instruction-tuned
+SAEs: ``gemma-scope-2-27b-it-res/layer_31_width_262k_l0_medium`` reads Gemma 3 27B-it itself. Its
+residual-stream specs resolve offline the same way (hook, d_in and d_sae follow from the names).
+Every spec names its family and whether its tuning matches the instruction-tuned model
+(:attr:`SAESpec.family`, :attr:`SAESpec.tuning`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +69,30 @@ class SAESpec:
         """True when the SAE was trained on a base model (GemmaScope ``-pt-``), not the chat model."""
         return self.release is not None and "-pt-" in self.release
 
-    def notes(self) -> str:
-        """One line for reports and ``workbench info``."""
-        text = f"{self.architecture}, {self.hook_name}, d_in {self.d_in}, d_sae {self.d_sae}, trained on {self.trained_on}"
+    @property
+    def family(self) -> str:
+        """Which SAE family: Gemma Scope 2 (Gemma 3), GemmaScope (Gemma 2), the shipped SAE, a folder."""
+        if self.release is not None and self.release.startswith("gemma-scope-2-"):
+            return "Gemma Scope 2 (Gemma 3)"
+        if self.release is not None and self.release.startswith("gemma-scope-"):
+            return "GemmaScope (Gemma 2)"
+        return {"shipped": "shipped (trained by this project)"}.get(self.source, self.source)
+
+    @property
+    def tuning(self) -> str:
+        """Whether the SAE's training model matches an instruction-tuned model's tuning."""
         if self.is_base_model_sae:
-            text += "; base-model SAE applied to the instruction-tuned model's activations"
-        return text
+            return "base-model SAE applied to the instruction-tuned model's activations (tuning mismatch)"
+        if self.release is not None and "-it-" in self.release:
+            return "instruction-tuned SAE (tuning matches the -it model)"
+        if self.source == "shipped":
+            return "trained on the chat model it reads (tuning matches)"
+        return "tuning is that of its training model (trained on, above)"
+
+    def notes(self) -> str:
+        """One line for reports and ``workbench info``: shapes, family, and whether the tuning matches."""
+        return (f"{self.family}, {self.architecture}, {self.hook_name}, d_in {self.d_in}, d_sae {self.d_sae}, "
+                f"trained on {self.trained_on}; {self.tuning}")
 
     def neuronpedia_url(self, feature: int) -> str | None:
         """Neuronpedia page of one feature, where Neuronpedia hosts this SAE."""
@@ -78,6 +103,14 @@ class SAESpec:
         if self.repo_id is None:
             return f"the weights are in {self.path}"
         return f"huggingface-cli download {self.repo_id} --include '{self.folder}/*'"
+
+    @property
+    def weights_file(self) -> str | None:
+        """The weights file inside the hub folder (GemmaScope: params.npz; Gemma Scope 2: params.safetensors)."""
+        if self.folder is None:
+            return None
+        name = "params.safetensors" if self.family.startswith("Gemma Scope 2") else "params.npz"
+        return f"{self.folder}/{name}"
 
 
 def _hook_layer(hook_name: str) -> int | None:
@@ -160,6 +193,28 @@ def gemma_2_config(repo_id: str, folder: str) -> dict:
             "d_sae": width, "architecture": "jumprelu"}
 
 
+_GEMMA_3_D_IN = {"270m": 640, "1b": 1152, "4b": 2560, "12b": 3840, "27b": 5376}
+
+
+def gemma_3_config(repo_id: str, folder: str) -> dict:
+    """Hook, d_in, d_sae of a Gemma Scope 2 residual SAE from its names (``resid_post/`` and
+    ``resid_post_all/`` folders), as sae-lens' gemma_3 loader reads them from the hub (hook from
+    the folder, shapes from the safetensors header; the d_in table is Gemma 3's hidden sizes)."""
+    size = re.search(r"gemma-scope-2-(\d+[mb])", repo_id)
+    layer = re.search(r"layer_(\d+)", folder)
+    width = next((w for key, w in _WIDTHS.items() if f"{key}_" in folder or folder.endswith(key)), None)
+    if size is None or layer is None or width is None or not folder.startswith("resid_post"):
+        raise InputFormatError(
+            f"{repo_id}/{folder}: not a Gemma Scope 2 residual-stream SAE; the workbench resolves "
+            f"resid_post SAEs offline (mlp, attention and transcoder releases: load them by folder)"
+        )
+    return {"hook_name": f"blocks.{layer.group(1)}.hook_resid_post", "d_in": _GEMMA_3_D_IN[size.group(1)],
+            "d_sae": width, "architecture": "jumprelu"}
+
+
+_CONFIGS = {"gemma_2": gemma_2_config, "gemma_3": gemma_3_config}
+
+
 def _from_registry(release: str, sae_id: str) -> SAESpec:
     entry = registry_entry(release)
     saes = {sae["id"]: sae for sae in entry["saes"]}
@@ -169,13 +224,13 @@ def _from_registry(release: str, sae_id: str) -> SAESpec:
         raise InputFormatError(
             f"SAE id {sae_id!r} is not in release {release}; it has layers {layers}; close ids: {close or 'none'}"
         )
-    if entry.get("conversion_func") != "gemma_2":
+    if entry.get("conversion_func") not in _CONFIGS:
         raise InputFormatError(
             f"release {release} uses the {entry.get('conversion_func')!r} format; the workbench resolves "
-            f"GemmaScope (gemma_2) releases offline. Load it by folder instead."
+            f"GemmaScope (gemma_2) and Gemma Scope 2 (gemma_3) releases offline. Load it by folder instead."
         )
     folder = str(saes[sae_id]["path"])
-    cfg = gemma_2_config(entry["repo_id"], folder)
+    cfg = _CONFIGS[entry["conversion_func"]](entry["repo_id"], folder)
     return SAESpec(
         id=f"{release}/{sae_id}", source="registry", hook_name=cfg["hook_name"], layer=_hook_layer(cfg["hook_name"]),
         d_in=cfg["d_in"], d_sae=cfg["d_sae"], architecture=cfg["architecture"], trained_on=entry["model"],
@@ -226,13 +281,14 @@ def default_model_name(spec: SAESpec) -> str | None:
     if spec.trained_on in KNOWN_MODELS:
         return spec.trained_on
     return {"gemma-2-27b": "google/gemma-2-27b-it", "gemma-2-9b-it": "google/gemma-2-9b-it",
-            "gemma-2-2b": "google/gemma-2-2b-it"}.get(spec.trained_on)
+            "gemma-2-2b": "google/gemma-2-2b-it", "google/gemma-3-270m-it": "gemma-3-270m",
+            "google/gemma-3-270m": "gemma-3-270m"}.get(spec.trained_on)
 
 
 def _weights_cached(spec: SAESpec) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(spec.repo_id, f"{spec.folder}/params.npz"), str)
+    return isinstance(try_to_load_from_cache(spec.repo_id, spec.weights_file), str)
 
 
 def load_sae(spec: SAESpec | str, device: str = "cpu"):
@@ -248,7 +304,8 @@ def load_sae(spec: SAESpec | str, device: str = "cpu"):
         weights = Path(spec.path) / "sae_weights.safetensors"
         if not weights.is_file():
             raise ModelUnavailableError(f"SAE folder {spec.path} has no sae_weights.safetensors")
-        return SAE.load_from_disk(spec.path, device=device)
+        with _model_kwargs_accounted_for():
+            return _checked_kwargs(SAE.load_from_disk(spec.path, device=device), spec)
     from workbench.models import hub_reachable
 
     if not _weights_cached(spec) and not hub_reachable():
@@ -256,7 +313,33 @@ def load_sae(spec: SAESpec | str, device: str = "cpu"):
             f"SAE {spec.id} ({spec.d_sae} × {spec.d_in}, about {spec.d_sae * spec.d_in * 2 * 4 / 1e9:.1f} GB) "
             f"is not cached and the hub cannot be reached. Where there is network: {spec.download_hint()}"
         )
-    return SAE.from_pretrained(spec.release, spec.sae_id, device=device)
+    with _model_kwargs_accounted_for():
+        return _checked_kwargs(SAE.from_pretrained(spec.release, spec.sae_id, device=device), spec)
+
+
+@contextlib.contextmanager
+def _model_kwargs_accounted_for():
+    """Silence sae-lens' "This SAE has non-empty model_from_pretrained_kwargs … load the model like
+    so" UserWarning (and only it) while an SAE loads: :func:`_checked_kwargs` does the check it asks
+    for against how :func:`workbench.models.load_model` really loads models."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\s*This SAE has non-empty model_from_pretrained_kwargs",
+                                category=UserWarning)
+        yield
+
+
+def _checked_kwargs(sae, spec: SAESpec):
+    """``sae``, after warning when its ``model_from_pretrained_kwargs`` ask for anything but what
+    :func:`workbench.models.load_model` already does (load with no weight processing): then its
+    activations may not match the ones the SAE was trained on."""
+    from workbench.models import NO_PROCESSING
+
+    kwargs = dict(getattr(sae.cfg.metadata, "model_from_pretrained_kwargs", None) or {})
+    unmet = {k: v for k, v in kwargs.items() if NO_PROCESSING.get(k, object()) != v}
+    if unmet:
+        warnings.warn(f"SAE {spec.id} asks for the model to be loaded with {unmet}; the workbench loads models "
+                      f"with {NO_PROCESSING} only, so activations may differ from the SAE's training data", UserWarning)
+    return sae
 
 
 _LISTED = (
@@ -266,6 +349,8 @@ _LISTED = (
     *(f"gemma-scope-27b-pt-res/layer_22/width_131k/average_l0_{l0}" for l0 in (20, 31, 48, 82, 150, 290)),
     "gemma-scope-9b-it-res-canonical/layer_20/width_131k/canonical",
     "gemma-scope-2b-pt-res-canonical/layer_12/width_65k/canonical",
+    *(f"gemma-scope-2-27b-it-res/layer_{layer}_width_262k_l0_medium" for layer in (16, 31, 40, 53)),
+    "gemma-scope-2-270m-it-res/layer_12_width_16k_l0_medium",
 )
 
 

@@ -23,3 +23,21 @@ def model():
     from workbench.models import load_model
 
     return load_model("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    """Gemma 3 270M (base, from the gemma-offline extra) through the workbench's real loader.
+
+    The first load on a machine dequantizes the GGUF and caches it (workbench.gguf_models)."""
+    from workbench.models import load_model
+
+    return load_model("gemma-3-270m")
+
+
+@pytest.fixture(scope="session")
+def gemma3_hf(gemma3):
+    """The same Gemma 3 270M as a plain transformers model and tokenizer (the reference)."""
+    from workbench.gguf_models import gemma3_270m_source, load_gguf_hf
+
+    return load_gguf_hf(gemma3_270m_source())

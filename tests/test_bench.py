@@ -12,7 +12,8 @@ from workbench.benchmark.table import markdown
 from workbench.generate import Sampling, generate_tokens
 
 GOALS = {"extract_all_vs_bare", "extract_to_mid_vs_bare", "speedup_all_vs_reference", "speedup_mid_vs_reference",
-         "steered_vs_plain", "capped_vs_plain", "decomposition_seconds", "memory_large_vs_small"}
+         "steered_vs_plain", "capped_vs_plain", "decomposition_seconds", "dashboards_seconds",
+         "memory_large_vs_small"}
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,17 @@
 """Feature-level steering on the shipped model and SAE: the splice edits only what it clamps, top-k
 directions have the vector's norm, and the comparison runs end to end with its control rows."""
 
+import math
+
 import pytest
 import torch
+from openai_server import FakeOpenAI
 
 from sae_analysis.feature_steering import (
-    ComparisonConfig, compare_steering, random_directions, reference_activations, summarize, topk_direction,
+    Baselines, ComparisonConfig, compare_steering, random_directions, reference_activations, summarize, topk_direction,
 )
 from sae_analysis.saes import load_sae
+from workbench.api import ApiConfig, ChatClient
 from workbench.chat import format_conversation, messages
 from workbench.generate import Sampling
 from workbench.hooks import SpliceSAE, TokenCapture, apply
@@ -75,16 +79,36 @@ def test_comparison_runs_with_control_rows_and_names_a_winner(model, sae, tokens
     examples = [TraitExample("Who are you?", "Arr, I be a pirate captain!", "I am a helpful assistant."),
                 TraitExample("How are you?", "Shiver me timbers, fine!", "I am doing well, thank you.")]
     config = ComparisonConfig(ks=(1,), coefficients=(0.2,), clamp_multiples=(2.0,), n_random=1,
-                              sampling=Sampling(max_new_tokens=4))
-    rows = compare_steering(model, vector, LAYER, sae, examples, ["Who are you?"], 10.0, reference, config, progress=False)
-    assert [r["method"] for r in rows] == ["none", "whole", "top1", "random0", "splice1"]
+                              sampling=Sampling(max_new_tokens=4), output_score_ks=(1,), n_candidates=3)
+    with FakeOpenAI(answer=lambda r: "x", logprobs=lambda r: {"70": math.log(0.5), "90": math.log(0.5)}) as server:
+        judge = ChatClient(ApiConfig(server.base_url, "judge", backoff_base_s=0.001, requests_per_second=1000))
+        baselines = Baselines("You are a pirate. Always talk like a pirate.",
+                              (TraitExample("Where is the ship?", "Arr, she be in port, matey!", "The ship is in the port."),),
+                              judge, "pirate", "Talks like a pirate.")
+        rows, ranking = compare_steering(model, vector, LAYER, sae, examples, ["Who are you?", "How are you?"], 10.0,
+                                         reference, config, progress=False, baselines=baselines)
+        judged = [r["body"]["messages"][0]["content"] for r in server.requests]
+    assert len(judged) == 2 * len(rows) and all("pirate" in text for text in judged)
+    assert all(r["judge_trait"] == pytest.approx(80) for r in rows)
+    assert [r["method"] for r in rows] == ["none", "whole", "top1", "outscore1", "prompt", "prompt+whole", "random0",
+                                           "splice1"]
     assert all(r["ci95"] >= 0 for r in rows)
     assert rows[1]["trait_metric"] != rows[0]["trait_metric"]  # a push of 2 × norm moves likelihoods
+    # the output-score ranking: 3 candidates (the top |cos| features, 3 and 11 among them), best raise first
+    assert len(ranking) == 3 and {3, 11} <= {f for f, _, _ in ranking}
+    assert [r for _, _, r in ranking] == sorted((r for _, _, r in ranking), reverse=True)
+    assert rows[3]["features"] == [ranking[0][0]]
+    prompt = rows[4]
+    assert "coefficient" not in prompt and prompt["trait_metric"] > rows[0]["trait_metric"]  # the instruction works
+    for r in rows:  # behavioural score in [0, 1] with an interval over the 2 questions
+        assert 0 <= r["behaviour"] <= 1 and r["behaviour_ci95"] >= 0 and 0 <= r["concept"] <= 1
     summary = summarize(rows)
     entry = summary["by_coefficient"]["0.2"]
-    assert set(entry["shifts"]) == {"whole", "top1", "random0"} and "beats_random" in entry
+    assert set(entry["shifts"]) == {"whole", "top1", "outscore1", "prompt+whole", "random0"} and "beats_random" in entry
+    assert entry["best_by_behaviour"] in {"whole", "top1", "outscore1", "prompt+whole"}
+    assert set(entry["behaviour_beats_random"]) == {"mean", "interval_separated"} and "behaviour_beats_prompting" in entry
+    assert summary["prompting"]["trait_shift"] == prompt["trait_metric"] - rows[0]["trait_metric"]
     assert "splice1@2.0" in summary["splice_shifts"]
-
 
 def test_shipped_sae_meets_its_card_on_held_out_conversations(model, sae):
     """The card's held-out explained variance is reproduced (within 0.05) and mean L0 ≤ 64, on

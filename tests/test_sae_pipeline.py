@@ -40,10 +40,12 @@ def test_decompose_run_writes_summary_and_report(model, planted_vector, tmp_path
     assert d["top_positive"][0]["index"] == 42 and d["beats_chance_p99"]
     assert len(d["reconstruction"]) == 50 and d["reconstruction"][0] > 0.9
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert list(saved) == SUMMARY_KEYS + ["encoder_attribution", "contexts"]
+    assert list(saved) == SUMMARY_KEYS + ["encoder_attribution", "contexts", "dashboards"]
     assert saved["layer"] == 18 and "42" in saved["contexts"] and saved["vector_metadata"]["method"] == "planted"
     page = (tmp_path / "report.html").read_text()
     assert "CircuitsVis" in page and page.count("Plotly.newPlot") >= 1
+    assert "42" in saved["dashboards"]["features"] and 'href="dashboards.html#feature-42"' in page
+    assert (tmp_path / "dashboards.html").is_file()
 
 
 def test_in_memory_vector_decomposes_without_a_model(planted_rows):

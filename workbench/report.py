@@ -70,6 +70,12 @@ class Section:
         self.parts.append(f'<p class="note">{escape(text)}</p>')
         return self
 
+    def unavailable(self, figures: str | Sequence[str], reason: str) -> "Section":
+        """The line that stands for figures the run could not compute (see :mod:`workbench.unavailable`)."""
+        names = figures if isinstance(figures, str) else ", ".join(figures)
+        self.parts.append(f'<p class="note unavailable"><b>{escape(names)} unavailable:</b> {escape(reason)}</p>')
+        return self
+
     def table(self, rows: Sequence[dict[str, Any]], caption: str | None = None) -> "Section":
         """A table from a list of dicts (columns from the first row); floats shown to 4 digits."""
         if not rows:

@@ -31,6 +31,7 @@ from workbench.generate import Sampling
 from workbench.layers import check_layer, default_layer
 from workbench.plan import RunPlan, plan_run
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
+from workbench.unavailable import Unavailable
 
 from vectors.axis import space
 from vectors.axis.responses import CACHE_PREFIX, RoleFilterResult, filter_by_judge, judge_role_responses, plan_items
@@ -141,18 +142,27 @@ def _heldout_means(model, config: AxisConfig, heldout, cache_dir: Path, path: Pa
 
 @dataclass
 class AxisResult:
-    """Everything a run computed; ``summary`` is what ``summary.json`` holds."""
+    """Everything a run computed; ``summary`` is what ``summary.json`` holds.
+
+    A figure the run could not compute is an :class:`~workbench.unavailable.Unavailable` (``axis``,
+    ``pca``; in ``summary`` ``{"unavailable": reason}`` in place of the value, every reason also in
+    ``summary["unavailable"]``), so the run is still written and the report says why.
+    """
 
     summary: dict[str, Any]
-    axis: LayerVectors
+    axis: LayerVectors | Unavailable
     unit_names: list[str]
     unit_groups: list[str]
     vectors: Float[Tensor, "unit layer d_model"]
     heldout_projection: list[float] = field(default_factory=list)
     heldout_groups: list[str] = field(default_factory=list)
-    pca: space.Pca | None = None
+    pca: space.Pca | Unavailable | None = None
     judge: RoleFilterResult | None = None
     personas: PersonaSet | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.summary["unavailable"]
 
 
 def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) -> list[dict[str, Any]]:
@@ -204,12 +214,30 @@ def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -
     return filter_by_judge(personas, records, judgements, config.min_passing)
 
 
+def _filter_note(config: AxisConfig, judge: RoleFilterResult | None) -> str:
+    """What decided which responses survived, for the reasons of unavailable figures."""
+    if judge is None:
+        return "no judge configured: only failed or empty responses were dropped"
+    dropped = ", ".join(judge.dropped_personas) or "none"
+    return (f"judge {config.judge_model} keeps role responses scored 3 from roles with at least --min-passing "
+            f"{config.min_passing} of them; roles dropped: {dropped} (pass rates in the judge table); "
+            f"{judge.unparseable} unparseable answers, {judge.failed} failed requests")
+
+
+def _survivors(records: Sequence[dict[str, Any]], default_name: str) -> dict[str, int]:
+    defaults = sum(r["persona"] == default_name for r in records)
+    return {"default": defaults, "roles": len(records) - defaults}
+
+
 def run_axis(model, config: AxisConfig, out_dir: str | Path, shard: Shard = SINGLE) -> AxisResult | None:
     """Run the Assistant Axis method; writes caches and artifacts under ``out_dir``.
 
     In a distributed run (``shard`` from :func:`workbench.distributed.start`) rank 0 generates and
     judges while the others wait, every rank extracts its shard of chunks, and rank 0 merges,
     analyses and returns the result; the other ranks return None.
+
+    Bad input raises before any generation. When the judge leaves too few responses, the figures
+    that need them are :class:`~workbench.unavailable.Unavailable` and everything else is returned.
     """
     started = time.time()
     out_dir = Path(out_dir)
@@ -226,13 +254,43 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path, shard: Shard = SING
     default_name = personas.default.name
     extraction = [r for r in kept if r["split"] == "extraction"]
     heldout = [r for r in kept if r["split"] == "heldout"]
+    surviving = {"extraction": _survivors(extraction, default_name), "heldout": _survivors(heldout, default_name)}
     units = [vector_unit(r, default_name) for r in extraction]
     unit_names = sorted(set(units), key=units.index)
     group_of = {p.name: p.group for p in (personas.default, *personas.roles)}
     unit_groups = [group_of[u.split(":")[0]] for u in unit_names]
-    is_default_unit = torch.tensor([g == default_name for g in unit_groups])
+    is_default_unit = torch.tensor([g == default_name for g in unit_groups], dtype=torch.bool)
+
+    summary: dict[str, Any] = {
+        "model": model.cfg.model_name,
+        "layer": layer,
+        "n_personas": len(personas.roles),
+        "n_default_prompts": len(personas.default.prompts),
+        "persona_source": personas.source,
+        "n_responses_generated": len(records),
+        "n_responses_used": len(kept),
+        "n_extraction_responses": len(extraction),
+        "n_heldout_responses": len(heldout),
+        "surviving_responses": surviving,
+        "judge": _judge_summary(config, judge),
+        "sampling": dict(config.sampling.__dict__),
+        "generator": f"api:{config.api_model}" if config.api_model else "local",
+    }
+    unavailable: dict[str, str] = {}
+
+    def mark(names: Sequence[str], missing: Unavailable) -> Unavailable:
+        for name in names:
+            summary[name] = missing.to_summary()
+            unavailable[name] = missing.reason
+        return missing
+
     if is_default_unit.all() or not is_default_unit.any():
-        raise InputFormatError("after filtering, the run needs both default and role responses to build an axis")
+        missing = mark(AXIS_FIGURES, Unavailable(
+            f"the axis needs default and role extraction responses; {surviving['extraction']['default']} default and "
+            f"{surviving['extraction']['roles']} role responses survived ({_filter_note(config, judge)})"))
+        summary |= {"unavailable": unavailable, "seconds": round(time.time() - started, 1)}
+        empty = torch.zeros(0, n_layers, model.cfg.d_model)
+        return AxisResult(summary, missing, unit_names, unit_groups, empty, pca=missing, judge=judge, personas=personas)
 
     meta = dict(model=model.cfg.model_name, layers=layers, hook="blocks.{L}.hook_resid_post")
     vec_key = inputs_hash(model.cfg.model_name, [r["key"] for r in extraction], [r["response"] for r in extraction])
@@ -243,53 +301,67 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path, shard: Shard = SING
         dict(method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
              n_responses=len(extraction), **meta),
     )
-    held_means, reused_heldout = _heldout_means(model, config, heldout, cache_dir, artifact_dir / "heldout_means", meta, shard)
-    if vectors is None or held_means is None:
+    if vectors is None:  # a rank other than 0: its shard of the held-out means too, then rank 0 goes on alone
+        if heldout:
+            _heldout_means(model, config, heldout, cache_dir, artifact_dir / "heldout_means", meta, shard)
         return None
     axis = LayerVectors(space.assistant_axis(vectors[is_default_unit], vectors[~is_default_unit]), provenance(
         method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
         n_role_units=int((~is_default_unit).sum()), persona_source=personas.source, default_layer=layer,
         inputs_hash=vec_key, **meta))
     axis.save(artifact_dir / "assistant_axis")
-
     at_layer = vectors[:, layer]
-    fit = space.pca(at_layer, orient_to=axis.at(layer))
-    pc1_axis_cos = float(torch.nn.functional.cosine_similarity(fit.components[0], axis.at(layer), dim=0))
     cosines = space.axis_cosines(at_layer, axis.at(layer))
-    held_is_default = [r["persona"] == default_name for r in heldout]
-    auc_per_layer = space.heldout_auc_per_layer(held_means, held_is_default, axis.vectors)
-    held_projection = space.project(held_means[:, layer], axis.at(layer))
-    held_groups = [group_of[r["persona"]] for r in heldout]
-    auc_by_group = space.heldout_auc_by_group(held_means, held_groups, axis.vectors, personas.default.group)
     ranking = sorted(zip(unit_names, unit_groups, cosines.tolist()), key=lambda t: t[2])
+    summary |= {"axis_cosine": {name: round(c, 5) for name, _, c in ranking}, "axis_norm_at_layer": float(axis.at(layer).norm())}
 
-    summary = {
-        "model": model.cfg.model_name,
-        "layer": layer,
-        "n_personas": len(personas.roles),
-        "n_default_prompts": len(personas.default.prompts),
-        "persona_source": personas.source,
-        "n_responses_generated": len(records),
-        "n_responses_used": len(kept),
-        "n_extraction_responses": len(extraction),
-        "n_heldout_responses": len(heldout),
-        "pc1_explained_variance": float(fit.explained_variance_ratio[0]),
-        "explained_variance": [round(float(v), 5) for v in fit.explained_variance_ratio[:10]],
-        "pc1_axis_cosine": pc1_axis_cos,
-        "heldout_auc": auc_per_layer[layer],
-        "heldout_auc_per_layer": {str(i): round(a, 5) for i, a in enumerate(auc_per_layer)},
-        "heldout_auc_by_group": {g: aucs[layer] for g, aucs in auc_by_group.items()},
-        "heldout_auc_per_layer_by_group": {g: [round(a, 5) for a in aucs] for g, aucs in auc_by_group.items()},
-        "heldout_mean_projection_by_group": space.mean_by_group(held_projection, held_groups),
-        "axis_cosine": {name: round(c, 5) for name, _, c in ranking},
-        "axis_norm_at_layer": float(axis.at(layer).norm()),
-        "judge": _judge_summary(config, judge),
+    fit: space.Pca | Unavailable
+    if len(unit_names) < 3:
+        fit = mark(PCA_FIGURES, Unavailable(
+            f"PCA needs at least 3 persona vectors; {len(unit_names)} survived ({_filter_note(config, judge)})"))
+    else:
+        fit = space.pca(at_layer, orient_to=axis.at(layer))
+        summary |= {
+            "pc1_explained_variance": float(fit.explained_variance_ratio[0]),
+            "explained_variance": [round(float(v), 5) for v in fit.explained_variance_ratio[:10]],
+            "pc1_axis_cosine": float(torch.nn.functional.cosine_similarity(fit.components[0], axis.at(layer), dim=0)),
+        }
+
+    held_projection, held_groups, reused_heldout = torch.zeros(0), [], False
+    if not heldout:
+        mark(HELDOUT_FIGURES + ("heldout_mean_projection_by_group",), Unavailable(
+            f"no held-out response survived ({_filter_note(config, judge)})"))
+    else:
+        held_means, reused_heldout = _heldout_means(model, config, heldout, cache_dir, artifact_dir / "heldout_means",
+                                                    meta, shard)
+        held_projection = space.project(held_means[:, layer], axis.at(layer))
+        held_groups = [group_of[r["persona"]] for r in heldout]
+        summary["heldout_mean_projection_by_group"] = space.mean_by_group(held_projection, held_groups)
+        if not surviving["heldout"]["default"] or not surviving["heldout"]["roles"]:
+            mark(HELDOUT_FIGURES, Unavailable(
+                f"held-out AUC needs default and role responses; {surviving['heldout']['default']} default and "
+                f"{surviving['heldout']['roles']} role held-out responses survived ({_filter_note(config, judge)})"))
+        else:
+            auc_per_layer = space.heldout_auc_per_layer(held_means, [g == default_name for g in held_groups], axis.vectors)
+            auc_by_group = space.heldout_auc_by_group(held_means, held_groups, axis.vectors, personas.default.group)
+            summary |= {
+                "heldout_auc": auc_per_layer[layer],
+                "heldout_auc_per_layer": {str(i): round(a, 5) for i, a in enumerate(auc_per_layer)},
+                "heldout_auc_by_group": {g: aucs[layer] for g, aucs in auc_by_group.items()},
+                "heldout_auc_per_layer_by_group": {g: [round(a, 5) for a in aucs] for g, aucs in auc_by_group.items()},
+            }
+    summary |= {
         "reused": {"persona_vectors": reused_vectors, "heldout_means": reused_heldout},
-        "sampling": dict(config.sampling.__dict__),
-        "generator": f"api:{config.api_model}" if config.api_model else "local",
+        "unavailable": unavailable,
         "seconds": round(time.time() - started, 1),
     }
-    return AxisResult(summary, axis, unit_names, unit_groups, vectors, held_projection.tolist(), held_groups, fit, judge, personas)
+    return AxisResult(summary, axis, unit_names, unit_groups, vectors, held_projection.tolist(), held_groups, fit,
+                      judge, personas)
+
+
+PCA_FIGURES = ("pc1_explained_variance", "explained_variance", "pc1_axis_cosine")
+HELDOUT_FIGURES = ("heldout_auc", "heldout_auc_per_layer", "heldout_auc_by_group", "heldout_auc_per_layer_by_group")
+AXIS_FIGURES = ("axis_cosine", "axis_norm_at_layer", *PCA_FIGURES, *HELDOUT_FIGURES, "heldout_mean_projection_by_group")
 
 
 def _judge_summary(config: AxisConfig, judge: RoleFilterResult | None) -> dict[str, Any]:
@@ -299,7 +371,16 @@ def _judge_summary(config: AxisConfig, judge: RoleFilterResult | None) -> dict[s
         "model": config.judge_model, "min_passing": config.min_passing, "kept_personas": list(judge.kept_personas),
         "dropped_personas": list(judge.dropped_personas), "unparseable": judge.unparseable, "failed": judge.failed,
         "pass_rates": {p: r["pass_rate"] for p, r in judge.pass_rates.items()},
+        "table": [pass_rate_row(p, r) for p, r in judge.pass_rates.items()],
     }
+
+
+def pass_rate_row(persona: str, rates: dict[str, Any]) -> dict[str, Any]:
+    """One role's row of the pass-rate table (its extraction responses): the same columns for the
+    workbench's own judge template and for an assistant-axis role's ``eval_prompt``."""
+    return {"persona": persona, "judged": rates["judged"], "scored 3": rates["passed"],
+            "scored 0-2": rates["scored"] - rates["passed"], "unparseable": rates["unparseable"],
+            "failed": rates["failed"], "pass rate": rates["pass_rate"]}
 
 
 def run_demo_stage(model, out_dir: Path, report, quick: bool = False) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from workbench.report import Report
+from workbench.unavailable import Unavailable, by_reason
 
 from vectors.axis import space
 
@@ -81,41 +82,56 @@ def auc_figure(auc_per_layer: Sequence[float], layer: int, by_group: dict[str, S
 
 
 def add_axis_sections(report: Report, result) -> None:
-    """Add the persona-space section of an :class:`vectors.axis.pipeline.AxisResult` to ``report``."""
+    """Add the persona-space section of an :class:`vectors.axis.pipeline.AxisResult` to ``report``;
+    each figure the run could not compute is a line saying why."""
     s = result.summary
     layer = s["layer"]
-    at_layer = result.vectors[:, layer]
     section = report.section("Persona space and the Assistant Axis")
+    surviving = s["surviving_responses"]
     section.text(
         f"Model {s['model']}, layer {layer}: {s['n_personas']} roles and {s['n_default_prompts']} default prompts, "
-        f"{s['n_responses_used']} of {s['n_responses_generated']} responses used "
-        f"({s['n_extraction_responses']} extraction, {s['n_heldout_responses']} held-out). "
-        f"PC1 explains {s['pc1_explained_variance']:.1%} of the persona-vector variance; cos(PC1, axis) = "
-        f"{s['pc1_axis_cosine']:.3f} (PC1 oriented towards the axis). Held-out AUC at layer {layer}: {s['heldout_auc']:.3f} "
-        f"(default vs each group: " + ", ".join(f"{g} {a:.3f}" for g, a in s["heldout_auc_by_group"].items()) + ")."
+        f"{s['n_responses_used']} of {s['n_responses_generated']} responses used: extraction "
+        f"{surviving['extraction']['default']} default + {surviving['extraction']['roles']} role, held-out "
+        f"{surviving['heldout']['default']} default + {surviving['heldout']['roles']} role."
     )
+    for reason, figures in by_reason(s["unavailable"]).items():
+        section.unavailable(figures, reason)
     judge = s["judge"]
     if judge["model"] is None:
         section.note("No judge configured: every non-empty response was kept (no role-play filter).")
     else:
-        section.text(f"Judge {judge['model']}: kept responses scored 3, roles with ≥ {judge['min_passing']} of them; "
-                     f"{judge['unparseable']} unparseable answers, {judge['failed']} failed requests.")
-        section.table([{"persona": p, "pass rate": r} for p, r in judge["pass_rates"].items()], "Role-play pass rates")
+        section.text(f"Judge {judge['model']}: kept responses scored 3, roles with ≥ {judge['min_passing']} of them "
+                     f"(--min-passing); {judge['unparseable']} unparseable answers (kept with their raw text in the "
+                     f"judge cache), {judge['failed']} failed requests.")
+        section.table(judge["table"], "Role-play pass rates (extraction responses; pass rate = scored 3 / scored)")
         if judge["dropped_personas"]:
             section.note(f"Dropped (too few in-role responses): {', '.join(judge['dropped_personas'])}")
+    if isinstance(result.axis, Unavailable):
+        return
+    if isinstance(result.pca, space.Pca):
+        section.text(f"PC1 explains {s['pc1_explained_variance']:.1%} of the persona-vector variance; cos(PC1, axis) = "
+                     f"{s['pc1_axis_cosine']:.3f} (PC1 oriented towards the axis).")
+    if "heldout_auc" not in s["unavailable"]:
+        section.text(f"Held-out AUC at layer {layer}: {s['heldout_auc']:.3f} (default vs each group: "
+                     + ", ".join(f"{g} {a:.3f}" for g, a in s["heldout_auc_by_group"].items()) + ").")
+    at_layer = result.vectors[:, layer]
     section.plotly(heatmap_figure(space.cosine_matrix(at_layer, centered=True), result.unit_names,
                                   f"Centered cosine similarity of persona vectors (layer {layer})"))
     section.plotly(heatmap_figure(space.cosine_matrix(at_layer), result.unit_names,
                                   f"Raw cosine similarity of persona vectors (layer {layer})"))
     cosines = [s["axis_cosine"][name] for name in result.unit_names]
-    section.plotly(pca_figure(result.pca.coordinates, result.unit_names, cosines,
-                              result.pca.explained_variance_ratio.tolist(), f"PCA of persona vectors (layer {layer})"))
+    if isinstance(result.pca, space.Pca):
+        section.plotly(pca_figure(result.pca.coordinates, result.unit_names, cosines,
+                                  result.pca.explained_variance_ratio.tolist(), f"PCA of persona vectors (layer {layer})"))
     section.plotly(sorted_similarity_figure(result.unit_names, cosines, f"Persona vectors along the Assistant Axis (layer {layer})",
                                             result.unit_groups))
-    section.plotly(auc_figure(list(s["heldout_auc_per_layer"].values()), layer, s["heldout_auc_per_layer_by_group"]))
-    section.table([{"group": g, "mean projection": v} for g, v in s["heldout_mean_projection_by_group"].items()],
-                  f"Held-out responses: mean projection on the unit axis at layer {layer}")
+    if "heldout_auc" not in s["unavailable"]:
+        section.plotly(auc_figure(list(s["heldout_auc_per_layer"].values()), layer, s["heldout_auc_per_layer_by_group"]))
+    if "heldout_mean_projection_by_group" not in s["unavailable"]:
+        section.table([{"group": g, "mean projection": v} for g, v in s["heldout_mean_projection_by_group"].items()],
+                      f"Held-out responses: mean projection on the unit axis at layer {layer}")
     section.table([{"persona": n, "group": g, "axis cosine": s["axis_cosine"][n]}
                    for n, g in sorted(zip(result.unit_names, result.unit_groups), key=lambda t: s["axis_cosine"][t[0]])],
                   "Centered cosine with the axis, most role-playing first")
-    section.table([{"PC": i + 1, "explained variance": v} for i, v in enumerate(s["explained_variance"])], "PCA")
+    if isinstance(result.pca, space.Pca):
+        section.table([{"PC": i + 1, "explained variance": v} for i, v in enumerate(s["explained_variance"])], "PCA")

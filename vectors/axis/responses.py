@@ -98,7 +98,11 @@ def judge_role_responses(
 
 @dataclass(frozen=True)
 class RoleFilterResult:
-    """Which responses the analysis keeps after judging, and why."""
+    """Which responses the analysis keeps after judging, and why.
+
+    ``pass_rates``: per role, over its extraction responses, :func:`workbench.judge.role_pass_rates`
+    plus ``failed`` (requests that never got an answer) and ``unparseable`` (answers holding no score).
+    """
 
     kept_keys: frozenset[str]
     kept_personas: tuple[str, ...]
@@ -114,11 +118,17 @@ def filter_by_judge(
     """Keep role responses scored 3, and roles with at least ``min_count`` of those among their
     extraction responses; default responses are always kept (the judge does not score them)."""
     scores: dict[str, list[int | None]] = {p.name: [] for p in personas.roles}
+    failed: dict[str, int] = {p.name: 0 for p in personas.roles}
     for record in records:
         judgement = judgements.get(record["key"])
         if judgement is not None and record["split"] == "extraction":
             scores[record["persona"]].append(judgement["score"])
+            failed[record["persona"]] += judgement["error"] is not None
     kept_personas = passing_personas(scores, min_count)
+    pass_rates = role_pass_rates(scores)
+    for persona, rates in pass_rates.items():  # a score of None is a failed request or an unparseable answer
+        rates["failed"] = failed[persona]
+        rates["unparseable"] = rates["judged"] - rates["scored"] - failed[persona]
     kept = {
         r["key"] for r in records
         if r["persona"] == personas.default.name
@@ -126,7 +136,7 @@ def filter_by_judge(
     }
     return RoleFilterResult(
         frozenset(kept), tuple(kept_personas), tuple(p for p in scores if p not in kept_personas),
-        role_pass_rates(scores),
+        pass_rates,
         sum(1 for j in judgements.values() if j["score"] is None and j["error"] is None),
         sum(1 for j in judgements.values() if j["error"] is not None),
     )

@@ -68,12 +68,21 @@ def monitor(
     model, records: Sequence[dict[str, Any]], scores: Sequence[float | None], vector: LayerVectors, layer: int,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Pearson r of the prompt-last and response-mean projections against the trait scores."""
+    """Pearson r of the prompt-last and response-mean projections against the trait scores; both
+    None, with ``unavailable`` saying why, when fewer than 3 responses have a score or the scores
+    (or projections) are constant (a NaN would make summary.json invalid JSON)."""
     proj = projections(model, records, vector, layer, progress)
-    return {
+    r_last, r_mean = pearson_r(proj["prompt_last"], scores), pearson_r(proj["response"], scores)
+    out: dict[str, Any] = {}
+    if math.isnan(r_last) or math.isnan(r_mean):
+        n_scored = sum(s is not None and math.isfinite(s) for s in scores)
+        out["unavailable"] = (f"Pearson r needs at least 3 scored responses with varying scores and projections; "
+                              f"{n_scored} of {len(records)} responses have a score")
+        r_last = r_mean = None
+    return out | {
         "layer": layer, "n": len(records),
-        "r_prompt_last": pearson_r(proj["prompt_last"], scores),
-        "r_response_mean": pearson_r(proj["response"], scores),
+        "r_prompt_last": r_last,
+        "r_response_mean": r_mean,
         "points": [
             {"polarity": r.get("polarity"), "instruction": r.get("instruction"), "score": s,
              "prompt_last": p, "response_mean": m}

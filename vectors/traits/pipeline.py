@@ -25,6 +25,7 @@ from workbench.metrics import TraitExample
 from workbench.plan import RunPlan, plan_run
 from workbench.report import Report
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
+from workbench.unavailable import Unavailable
 
 from vectors.axis.space import cosine_matrix
 from vectors.traits.data import TraitData, load_trait
@@ -99,13 +100,22 @@ class TraitRun:
             records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
         return records
 
-    def extract(self) -> tuple[dict[str, LayerVectors] | None, list[tuple[dict, dict]]]:
-        """Trait vectors (response, prompt, prompt_last) from the filtered pairs; saved as artifacts.
+    def extract(self) -> tuple[dict[str, LayerVectors] | Unavailable | None, list[tuple[dict, dict]]]:
+        """Trait vectors (response, prompt, prompt_last) from the filtered pairs, saved as artifacts;
+        :class:`Unavailable` saying how many responses were generated and usable when no pair is left.
         In a distributed run rank 0 generates first, every rank extracts its shard, rank 0 merges
-        (the other ranks get no vectors)."""
+        (the other ranks get None)."""
         with self.shard.main_first():
             records = self.responses("extract", self.config.n_extract_questions)
-        pairs = contrastive_pairs(records, self.clients.judge is not None, self.config.pair_thresholds)
+        judged = self.clients.judge is not None
+        pairs = contrastive_pairs(records, judged, self.config.pair_thresholds)
+        if not pairs:
+            t = self.config.pair_thresholds
+            rule = (f"the judge's filter (positive trait ≥ {t.pos_min:g}, negative < {t.neg_max:g}, coherence ≥ "
+                    f"{t.coherence_min:g}; {sum(r.get('trait_score') is None for r in records if usable(r))} usable "
+                    "responses have no trait score)" if judged else "both sides of a pair must be usable")
+            return Unavailable(f"no contrastive pair left: {sum(usable(r) for r in records)} of {len(records)} "
+                               f"responses usable; {rule}"), pairs
         vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress, chunk=self.config.chunk,
                                         store_dir=self.cache_dir / "chunks", shard=self.shard)
         if vectors is None:
@@ -166,23 +176,35 @@ class TraitRun:
         Returns the summary fragment and the vectors (None on ranks other than 0: rank 0 steers
         and monitors alone)."""
         started = time.time()
-        out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None}
-        vectors, pairs = self.extract()
-        if vectors is None:
+        out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None, "unavailable": {}}
+        extracted, pairs = self.extract()
+        if extracted is None or not self.shard.is_main:
             return None
+        vectors = {} if isinstance(extracted, Unavailable) else extracted
         out |= {"n_pairs": len(pairs), "artifacts": [f"artifacts/trait_{self.trait.name}_{s}.safetensors" for s in vectors]}
+        if isinstance(extracted, Unavailable):
+            out["unavailable"]["vectors"] = extracted.reason
         if vector is not None:
             vectors = {**vectors, "imported": vector}
             out["vector_source"] = vector.metadata.get("source", "imported")
-        vector = vectors.get("imported", vectors["response"])
+        vector = vectors.get("imported", vectors.get("response"))
         if "steer" in stages:
-            out["steering"] = self.steer(vector, pairs)
-            out["chosen_layer"] = out["steering"]["chosen"]["layer"]
+            if not pairs:  # the sweep's activation norms are measured on the extraction pairs
+                out["unavailable"]["steering"] = f"the sweep needs extraction pairs: {extracted.reason}"
+            else:
+                out["steering"] = self.steer(vector, pairs)
+                out["chosen_layer"] = out["steering"]["chosen"]["layer"]
         if "monitor" in stages:
-            layers = self.layers()
-            out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
-        first = pairs[0]
-        out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
+            if vector is None:
+                out["unavailable"]["monitoring"] = f"no trait vector: {extracted.reason}"
+            else:
+                layers = self.layers()
+                out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
+                if "unavailable" in out["monitoring"]:
+                    out["unavailable"]["monitoring r"] = out["monitoring"]["unavailable"]
+        if pairs:
+            first = pairs[0]
+            out["example"] = {"question": first[0]["question"], "positive": first[0]["response"], "negative": first[1]["response"]}
         out["seconds"] = round(time.time() - started, 1)
         return out, vectors
 
@@ -264,19 +286,24 @@ def run_traits(
     (None on ranks other than 0 of a distributed run, which only extract their shards)."""
     summaries, response_vectors = {}, {}
     for trait in traits:
-        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard)
+        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard=shard)
         done = run.run(stages, vector)
         if done is None:
             continue
         summary, vectors = done
         summaries[trait.name] = summary
-        response_vectors[trait.name] = vectors.get("imported", vectors["response"])
+        if vectors:
+            response_vectors[trait.name] = vectors.get("imported", vectors.get("response"))
         add_trait_section(report, summary)
     if not shard.is_main:
         return None
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
     unchosen = config.sweep_layers[0] if config.sweep_layers else sweep_layers(model.cfg.n_layers)[1]
     layer = chosen[0] if chosen else unchosen
+    if not response_vectors:
+        missing = Unavailable("no trait has a vector (see each trait's unavailable figures)")
+        report.section("Geometry").unavailable("cosine of trait vectors", missing.reason)
+        return {"traits": summaries, "geometry": missing.to_summary()}
     axis = find_assistant_axis(Path(out_dir) / "artifacts", model.cfg.n_layers, model.cfg.d_model)
     names, matrix = geometry(response_vectors, layer, axis)
     add_geometry_section(report, names, matrix, layer)

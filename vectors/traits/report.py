@@ -12,6 +12,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from workbench.report import Report
+from workbench.unavailable import by_reason
 
 from vectors.traits.steering import sweep_figure
 
@@ -36,6 +37,8 @@ def add_trait_section(report: Report, summary: dict[str, Any]) -> None:
     )
     if "vector_source" in summary:
         section.note(f"Steering and monitoring use the imported vector {summary['vector_source']}.")
+    for reason, figures in by_reason(summary.get("unavailable", {})).items():
+        section.unavailable(figures, reason)
     steering = summary.get("steering")
     if steering:
         section.plotly(sweep_figure(steering["sweep"], name))
@@ -54,12 +57,13 @@ def add_trait_section(report: Report, summary: dict[str, Any]) -> None:
         samples = [r for r in steering["sweep"] if r.get("sample_response") and r["layer"] == chosen["layer"]]
         section.preformatted("\n".join(f"[coef {r['coefficient']:+.3f}] {r['sample_response']}" for r in samples))
     monitoring = summary.get("monitoring")
-    if monitoring:
+    if monitoring and monitoring["r_prompt_last"] is not None:
         section.text(
             f"Monitoring at layer {monitoring['layer']} over {monitoring['n']} responses (score: "
             f"{monitoring['score_source']}): Pearson r = {monitoring['r_prompt_last']:.3f} for the last prompt "
             f"token's projection, {monitoring['r_response_mean']:.3f} for the response mean's."
         )
+    if monitoring:
         section.plotly(_monitor_figure(monitoring, name))
     example = summary.get("example")
     if example:

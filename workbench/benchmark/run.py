@@ -20,6 +20,7 @@ from typing import Iterator
 import torch
 
 from workbench.benchmark import inputs
+from workbench.benchmark.dashboards import measure_dashboards
 from workbench.benchmark.decomposition import measure_decomposition
 from workbench.benchmark.extraction import measure_extraction
 from workbench.benchmark.generation import measure_generation
@@ -27,7 +28,7 @@ from workbench.benchmark.isolated import measure_memory, measure_projection
 from workbench.errors import InputFormatError
 
 
-FIGURES = ("extraction", "generation", "decomposition", "projection", "memory")
+FIGURES = ("extraction", "generation", "decomposition", "dashboards", "projection", "memory")
 # Projection and memory run in child processes that read the model back from a file: not for a
 # random 27B model on a GPU (``--random-weights``); their figures are left out there.
 RANDOM_WEIGHT_FIGURES = ("extraction", "generation", "decomposition")
@@ -53,6 +54,9 @@ class BenchConfig:
     cap_layers: int = 6
     decoder_shape: tuple[int, int] = (131072, 4608)
     top_k: int = 20
+    dashboard_features: int = 20
+    dashboard_rows: int = 40
+    dashboard_width: int = 131072
     conversation_tokens: int = 5000
     chunk_size: int = 256
     memory_sizes: tuple[int, int] = (64, 512)
@@ -65,7 +69,8 @@ class BenchConfig:
     def quick(cls) -> "BenchConfig":
         return cls(responses=8, response_tokens=12, batch_size=4, reference_responses=2,
                    generation_prompts=2, generation_batch=2, new_tokens=3, cap_layers=2,
-                   decoder_shape=(2048, 256), conversation_tokens=300, chunk_size=64,
+                   decoder_shape=(2048, 256), dashboard_features=2, dashboard_rows=2, dashboard_width=4096,
+                   conversation_tokens=300, chunk_size=64,
                    memory_sizes=(4, 16), memory_repeats=1)
 
 
@@ -124,6 +129,10 @@ def _goals(result: dict, n_layers: int, mid: int) -> dict:
         timing = result["decomposition"]["timings"]["decompose"]
         goals["decomposition_seconds"] = goal(timing["min_s"], "<", 2.0, "decompose one vector (sae_analysis.decompose), s",
                                               timing["cpu_min_s"])
+    if "dashboards" in result:
+        d = result["dashboards"]
+        goals["dashboards_seconds"] = goal(d["seconds"], "<", 60.0, f"dashboards of {d['n_features']} features, "
+                                           f"{d['d_sae']}-feature dictionary (d_in {d['d_in']}), s", d["cpu_seconds"])
     if "memory" in result:
         goals["memory_large_vs_small"] = goal(result["memory"]["ratio_peak_rss_large_vs_small"], "<=", 1.1,
                                               "peak RSS of extraction, large ÷ small set")
@@ -190,6 +199,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
                 model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
                 config.generation_batch, config.cap_layers, config.repeats, progress),
             "decomposition": lambda: measure_decomposition(*config.decoder_shape, config.top_k, config.repeats, progress),
+            "dashboards": lambda: measure_dashboards(
+                model, config.dashboard_features, config.dashboard_rows, config.dashboard_width, progress=progress),
             "projection": lambda: measure_projection(
                 model_file, inputs.long_conversation(tokenizer, config.conversation_tokens), mid,
                 config.chunk_size, config.repeats),

@@ -26,6 +26,11 @@ def _decomposition(dec: dict) -> list[str]:
     return [f"| {name}, decoder {shape}, s | {_s(t)} |" for name, t in dec["timings"].items()]
 
 
+def _dashboards(d: dict) -> list[str]:
+    return [f"| dashboards of {d['n_features']} features + the vector, dictionary {d['d_sae']}×{d['d_in']}, "
+            f"{d['corpus_tokens']} corpus tokens, s | {d['seconds']:.3g} (corpus pass {d['corpus_forward_seconds']:.3g}) |"]
+
+
 def _projection(proj: dict) -> list[str]:
     seconds, peak = proj["seconds"], proj["peak_increase_mib"]
     return [f"| projection of {proj['tokens']} tokens at layer {proj['layer']}, s "
@@ -41,7 +46,7 @@ def _memory(mem: dict) -> list[str]:
 
 
 _FIGURES = {"extraction": _extraction, "generation": _generation, "decomposition": _decomposition,
-            "projection": _projection, "memory": _memory}
+            "dashboards": _dashboards, "projection": _projection, "memory": _memory}
 
 
 def markdown(result: dict) -> str:

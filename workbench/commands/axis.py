@@ -1,12 +1,15 @@
 """``workbench axis``: persona space and the Assistant Axis for one model (see :mod:`vectors.axis.pipeline`).
 
 Writes ``DIR/summary.json``, ``DIR/report.html``, the axis and persona vectors under
-``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes.
+``DIR/artifacts`` and resumable caches under ``DIR/cache``; re-running resumes. When the judge leaves
+too few responses for a figure (the axis, PCA, held-out AUC), the run is still written with that
+figure marked unavailable and why, and the exit status is 3 (:mod:`workbench.unavailable`).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from workbench.commands.scale_options import add_scale_options, start, stop
@@ -14,7 +17,7 @@ from workbench.commands.scale_options import add_scale_options, start, stop
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("axis", help="map persona space and extract the Assistant Axis")
-    parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
+    parser.add_argument("--model", help="model name, HF id, local folder or .gguf file (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (resumes if it exists)")
     parser.add_argument("--personas", type=Path, help="personas JSON file or assistant-axis roles folder")
     parser.add_argument("--questions", type=Path, help="questions JSON file or extraction_questions.jsonl")
@@ -45,6 +48,8 @@ def run(args) -> int:
     from workbench.models import load_model
     from workbench.report import Report
 
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
+
     from vectors.axis.pipeline import AxisConfig, plan_axis, run_axis
     from vectors.axis.report import add_axis_sections
 
@@ -71,6 +76,10 @@ def run(args) -> int:
     report.write(args.out / "report.html")
     atomic_write_text(args.out / "summary.json", json.dumps(result.summary, indent=2))
     s = result.summary
-    print(f"layer {s['layer']}: PC1 explains {s['pc1_explained_variance']:.1%}, held-out AUC {s['heldout_auc']:.3f}, "
+    auc = f"{s['heldout_auc']:.3f}" if "heldout_auc" not in s["unavailable"] else "unavailable"
+    pc1 = f"{s['pc1_explained_variance']:.1%}" if "pc1_explained_variance" not in s["unavailable"] else "unavailable"
+    print(f"layer {s['layer']}: PC1 explains {pc1}, held-out AUC {auc}, "
           f"{s['n_responses_used']} responses, {s['seconds']} s → {args.out / 'summary.json'}")
-    return 0
+    for reason, figures in by_reason(s["unavailable"]).items():
+        print(f"{', '.join(figures)} unavailable: {reason}", file=sys.stderr)
+    return EXIT_OK if result.complete else EXIT_PARTIAL

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     calibrate = actions.add_parser("calibrate", help="τ per layer from default-assistant responses")
-    calibrate.add_argument("--vector", type=Path, required=True, help="LayerVectors .safetensors (e.g. the axis)")
+    calibrate.add_argument("--vector", type=Path, required=True, help="vector file (LayerVectors .safetensors, persona_vectors or assistant-axis .pt; e.g. the axis)")
     calibrate.add_argument("--layers", type=parse_layers, required=True, help="layer range, e.g. 12-19")
     calibrate.add_argument("--out", type=Path, required=True, help="capping config path (.safetensors + .json)")
     calibrate.add_argument("--questions", type=Path, help="JSON list of questions (default: the shipped ones)")
@@ -69,17 +69,14 @@ def _questions(path: Path | None) -> list[str]:
 
 
 def run_calibrate(args) -> int:
-    from workbench.artifacts import check_vector_shape, load_vectors
     from workbench.cache import JsonlCache
+    from workbench.commands.vector_input import load_model_and_vectors
     from workbench.generate import Sampling
-    from workbench.models import load_model
 
     from vectors.drift.capping import calibrate, default_assistant_chats
 
     questions = _questions(args.questions)
-    vectors = load_vectors(args.vector)  # fail on a bad file before the slow model load
-    model = load_model(args.model, device=args.device)
-    check_vector_shape(vectors.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.vector))
+    model, vectors = load_model_and_vectors(args.vector, args.model, args.device)
     cache = JsonlCache(args.cache or args.out.with_suffix(".responses.jsonl"))
     chats = default_assistant_chats(model, questions, Sampling(max_new_tokens=args.max_new_tokens), cache)
     config = calibrate(model, vectors, chats, args.layers)

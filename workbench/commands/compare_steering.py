@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:  # the CLI imports every command module for --help: nothing heavy at import time
-    from sae_analysis.feature_steering import ComparisonConfig
+    from sae_analysis.feature_steering import Baselines, ComparisonConfig
     from workbench.metrics import TraitExample
 
 
@@ -34,15 +34,26 @@ def register(subparsers) -> None:
     parser.add_argument("--n-random", type=int, default=3)
     parser.add_argument("--max-examples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="corpus JSONL for the activation norm and splice clamps (default: shipped)")
+    parser.add_argument("--output-score-ks", type=int, nargs="*", default=[1, 5],
+                        help="k of the output-score rows: features ranked by how much steering with each alone raises "
+                             "the trait metric (on held-out examples beyond --max-examples); none: no such rows")
+    parser.add_argument("--instruction", default=None,
+                        help="the trait's positive instruction (prompting rows, behavioural score); default: the "
+                             "built-in trait's first one; with --heldout and no --instruction there are no such rows")
+    parser.add_argument("--judge-api", help="base URL of an LLM judge (OpenAI-compatible) scoring each generation's trait")
+    parser.add_argument("--judge-model", help="judge model name; enables the judge column")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     import json
 
-    from sae_analysis.feature_steering import ComparisonConfig
+    from sae_analysis.feature_steering import Baselines, ComparisonConfig
     from workbench.generate import Sampling
 
+    instruction, name, description = args.instruction, args.trait, ""
     if args.heldout is not None:
         from vectors.traits.data import parse_heldout
         from workbench.errors import InputFormatError
@@ -51,15 +62,27 @@ def run(args) -> int:
             data = json.loads(args.heldout.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputFormatError(f"{args.heldout}: cannot read held-out examples ({exc})") from None
-        _, examples = parse_heldout(data, str(args.heldout))
+        description, examples = parse_heldout(data, str(args.heldout))
+        name = args.heldout.stem
     else:
         from vectors.traits.data import load_trait
 
-        examples = load_trait(args.trait).heldout
+        trait = load_trait(args.trait)
+        examples, description = trait.heldout, trait.description
+        instruction = instruction or trait.instructions[0].pos
+    judge = None
+    if args.judge_model:
+        from workbench.api import ApiConfig, ChatClient
+
+        judge = ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api))
     config = ComparisonConfig(tuple(args.ks), tuple(args.coefficients), tuple(args.clamp_multiples), args.n_random,
-                              sampling=Sampling(max_new_tokens=args.max_new_tokens))
-    summary = run_compare(args.vector, args.sae, args.out, list(examples)[: args.max_examples],
-                          layer=args.layer, model_name=args.model, config=config)
+                              sampling=Sampling(max_new_tokens=args.max_new_tokens),
+                              output_score_ks=tuple(args.output_score_ks))
+    examples = list(examples)
+    baselines = Baselines(instruction, tuple(examples[args.max_examples:]), judge, name, description)
+    summary = run_compare(args.vector, args.sae, args.out, examples[: args.max_examples],
+                          layer=args.layer, model_name=args.model, config=config, corpus=args.corpus,
+                          baselines=baselines)
     print(json.dumps(summary["summary"], indent=2))
     return 0
 
@@ -68,7 +91,7 @@ def run_compare(
     vector_path: str | Path, sae: str, out: str | Path, examples: Sequence[TraitExample],
     questions: Sequence[str] | None = None, layer: int | None = None, model_name: str | None = None,
     config: ComparisonConfig | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 200,
-    progress: bool = True, model=None,
+    progress: bool = True, model=None, baselines: Baselines | None = None,
 ) -> dict:
     """Load, compare, draw and write one vector's run; the summary.
 
@@ -77,9 +100,9 @@ def run_compare(
     """
     from workbench.artifacts import load_vectors
     from workbench.errors import InputFormatError
-    from workbench.models import load_model
+    from workbench.models import card_shape, load_model
 
-    from sae_analysis.feature_steering import ComparisonConfig
+    from sae_analysis.feature_steering import Baselines, ComparisonConfig
     from sae_analysis.pipeline import compare_vector, corpus_rows, vector_for_sae
     from sae_analysis.report import comparison_report
     from sae_analysis.saes import SHIPPED_DIR, default_model_name, load_sae, resolve, sae_layer
@@ -91,10 +114,11 @@ def run_compare(
         model_name = model_name or default_model_name(spec)
         if model_name is None:
             raise InputFormatError(f"no default model for SAE {spec.id}; pass --model")
+        load_vectors(vector_path, *card_shape(model_name))  # fail on a bad file before the slow model load
         model = load_model(model_name)
     vectors = load_vectors(vector_path, model.cfg.n_layers, model.cfg.d_model)
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit)
     result = compare_vector(vector, layer, load_sae(spec), spec, model, rows, examples, questions,
-                            config or ComparisonConfig(), progress)
+                            config or ComparisonConfig(), progress, baselines or Baselines())
     return write_run(Path(out), Path(vector_path), vectors, result, comparison_report(result, Path(vector_path).name))

@@ -28,18 +28,28 @@ def register(subparsers) -> None:
     parser.add_argument("--k", type=int, default=20, help="top features per sign")
     parser.add_argument("--model", default=None, help="model for attribution and contexts (default: the SAE's pair)")
     parser.add_argument("--corpus", type=Path, default=None, help="corpus JSONL for contexts (default: shipped)")
+    parser.add_argument("--dashboards", type=int, default=10, metavar="N",
+                        help="write dashboards.html: the vector and the top N features of each list (0: none)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     import json
+    import sys
 
-    summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus)
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL
+
+    summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus,
+                            dashboards=args.dashboards)
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
                       "out": str(args.out)}, indent=2))
-    return 0
+    attribution = summary.get("encoder_attribution")
+    if isinstance(attribution, dict) and "unavailable" in attribution:
+        print(f"encoder attribution unavailable: {attribution['unavailable']}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def write_run(
@@ -47,32 +57,37 @@ def write_run(
     report: Report,
 ) -> dict:
     """``out/summary.json`` (the vector's file and metadata, then ``result.to_summary()``) and
-    ``out/report.html``; the summary written. Shared by both SAE commands and the demo's SAE stage."""
+    ``out/report.html`` (and ``out/dashboards.html`` when the result has dashboards); the summary
+    written. Shared by both SAE commands and the demo's SAE stage."""
     import json
 
     from workbench.artifacts import atomic_write_text
+
+    from sae_analysis.dashboard_report import PAGE, dashboard_report
 
     summary = {"vector": str(vector_path), "vector_metadata": vectors.metadata} | result.to_summary()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     report.write(out / "report.html")
+    if getattr(result, "dashboards", None) is not None:
+        dashboard_report(result.dashboards).write(out / PAGE)
     return summary
 
 
 def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None]:
     """The (n_layers, d_model) a vector file is read with: the loaded model's, else the card of the
     model the SAE pairs with (so a persona_vectors ``.pt`` is read right with no model loaded)."""
-    from workbench.models import known_model
+    from workbench.models import card_shape
 
     if model is not None:
         return model.cfg.n_layers, model.cfg.d_model
-    card = known_model(model_name) if model_name else None
-    return (card.n_layers, card.d_model) if card else (None, None)
+    return card_shape(model_name) if model_name else (None, None)
 
 
 def run_decompose(
     vector_path: str | Path, sae: str, out: str | Path, layer: int | None = None, k: int = 20,
     model_name: str | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 400, model=None,
+    dashboards: int = 10,
 ) -> dict:
     """Load, decompose, draw and write one vector's run; the summary.
 
@@ -90,9 +105,11 @@ def run_decompose(
     layer = sae_layer(spec, layer)  # a layer without an SAE fails before anything slow
     model_name = model_name or default_model_name(spec)
     if model is None and model_name is not None and (spec.source != "registry" or corpus is not None):
+        load_vectors(vector_path, *_vector_shape(None, model_name))  # fail on a bad file before the slow model load
         model = load_model(model_name)
     vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit) if model is not None else None
-    result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k)
+    result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k, dashboards=dashboards,
+                              name=Path(vector_path).name)
     return write_run(Path(out), Path(vector_path), vectors, result, decomposition_report(result, Path(vector_path).name))

@@ -25,9 +25,9 @@ def _vectors(out: Path) -> dict[str, Path]:
 
 
 def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, Any]:
-    from sae_analysis.feature_steering import ComparisonConfig
+    from sae_analysis.feature_steering import Baselines, ComparisonConfig
     from sae_analysis.pipeline import compare_vector, corpus_rows, decompose_vector, vector_for_sae
-    from sae_analysis.report import comparison_report, decomposition_report, reconstruction_figure
+    from sae_analysis.report import comparison_report, comparison_table_rows, decomposition_report, reconstruction_figure
     from sae_analysis.saes import load_sae, resolve
     from vectors.traits.data import load_trait
     from workbench.artifacts import load_vectors
@@ -42,7 +42,8 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
     vectors = {name: load_vectors(path, model.cfg.n_layers, model.cfg.d_model) for name, path in paths.items()}
     for name, path in paths.items():
         vector, layer = vector_for_sae(vectors[name], spec, source=str(path))
-        result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120))
+        result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120),
+                                  dashboards=3 if quick else 5, name=name)
         write_run(out / "sae" / name, path, vectors[name], result, decomposition_report(result, path.name))
         d = result.decomposition
         top = [h.index for h in d.top_positive[:5]]
@@ -60,22 +61,29 @@ def run_demo_stage(model, out: Path, report, quick: bool = False) -> dict[str, A
     section.plotly(reconstruction_figure(curves))
     for name in decompositions:
         section.link(f"sae/{name}/report.html", f"{name}: features, attribution, max-activating contexts")
+        section.link(f"sae/{name}/dashboards.html", f"{name}: vector and feature dashboards")
     comparison = None
     if COMPARE_TRAIT in vectors:
         path = paths[COMPARE_TRAIT]
-        examples = load_trait(COMPARE_TRAIT).heldout[: 2 if quick else 4]
+        trait, n = load_trait(COMPARE_TRAIT), 2 if quick else 4
+        examples = trait.heldout[:n]
         config = ComparisonConfig(ks=(1, 5, 20), coefficients=(0.1,) if quick else (-0.1, 0.05, 0.1),
-                                  n_random=1 if quick else 3, sampling=Sampling(max_new_tokens=6 if quick else 16))
+                                  n_random=1 if quick else 3, sampling=Sampling(max_new_tokens=6 if quick else 16),
+                                  output_score_ks=(1,) if quick else (1, 5), n_candidates=3 if quick else 10)
+        baselines = Baselines(trait.instructions[0].pos, trait.heldout[n:2 * n], None, COMPARE_TRAIT, trait.description)
         vector, layer = vector_for_sae(vectors[COMPARE_TRAIT], spec, source=str(path))
         result = compare_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 80), examples,
-                                config=config, progress=False)
+                                config=config, progress=False, baselines=baselines)
         write_run(out / "sae" / f"compare_{COMPARE_TRAIT}", path, vectors[COMPARE_TRAIT], result,
                   comparison_report(result, path.name))
         comparison = result.summary
-        table = [{k: v for k, v in r.items() if k not in ("features",)} for r in result.rows]
+        table = comparison_table_rows(result.rows)
         section.text(f"Feature-level against whole-vector steering of the {COMPARE_TRAIT} vector at matched norm "
                      f"(coefficients × mean activation norm), with {config.n_random} random directions of the same norm as control; "
-                     "trait metric = held-out log-likelihood difference per token, mean with 95% interval.")
+                     "trait metric = held-out log-likelihood difference per token, mean with 95% interval; "
+                     "prompting rows use the trait's instruction as system prompt; outscore rows steer with the features "
+                     "whose steering alone raises the metric most; behaviour = harmonic mean of the model-as-classifier "
+                     "concept score, fluency and non-repetition of the generations (docs/sae_analysis.md).")
         section.table(table, "steering comparison")
         section.link(f"sae/compare_{COMPARE_TRAIT}/report.html", "comparison details and chart")
     return {"sae": {"decompositions": decompositions, "steering_comparison": comparison}}

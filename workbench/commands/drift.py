@@ -20,7 +20,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("drift", help="per-token projections of a transcript onto a vector (drift views)")
     parser.add_argument("transcript", type=Path, help="assistant-axis JSON, a JSON list of messages, or JSONL")
-    parser.add_argument("--axis", type=Path, required=True, help="LayerVectors .safetensors (the axis or any vector)")
+    parser.add_argument("--axis", type=Path, required=True, help="vector file (LayerVectors .safetensors, persona_vectors or assistant-axis .pt; the axis or any vector)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--index", type=int, default=0, help="which conversation of a JSONL file (default 0)")
     parser.add_argument("--layer", type=int, help="layer to project at (default: the model's reference layer)")
@@ -41,11 +41,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from workbench.artifacts import check_vector_shape, inputs_hash, load_vectors
+    from workbench.artifacts import inputs_hash
     from workbench.cache import JsonlCache
     from workbench.generate import Sampling
     from workbench.layers import default_layer
-    from workbench.models import load_model
+    from workbench.commands.vector_input import load_model_and_vectors
 
     from vectors.drift.capping import CappingConfig
     from vectors.drift.views import calibrated_band, write_drift
@@ -56,9 +56,7 @@ def run(args) -> int:
     transcript = load_transcript(args.transcript, args.index)
     config = CappingConfig.load(args.band) if args.band else None
     cap = CappingConfig.load(args.cap).intervention(args.percentile, "floor") if args.cap else None
-    axis = load_vectors(args.axis)  # fail on a bad file before the slow model load
-    model = load_model(args.model, device=args.device)
-    check_vector_shape(axis.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.axis))
+    model, axis = load_model_and_vectors(args.axis, args.model, args.device)
     layer = args.layer if args.layer is not None else default_layer(model)
     if config is None:
         config = calibrated_band(model, axis, [layer], JsonlCache(args.out / "cache" / "drift.jsonl"))

@@ -39,7 +39,7 @@ def run(args) -> int:
         offline = "offline: yes" if m["available_offline"] else "offline: no (needs download)"
         print(f"  {m['name']:<24} {m['n_layers']} layers, d_model {m['d_model']}, "
               f"default layer {m['default_layer']}; {offline}\n      {m['notes']}")
-    print("  (any Hugging Face chat model id or local folder also loads)")
+    print("  (any Hugging Face chat model id, local folder or .gguf file also loads)")
     if info["saes"]:
         print("\nSAEs:")
         for sae in info["saes"]:

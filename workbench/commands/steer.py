@@ -14,7 +14,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("steer", help="generate with a vector added (coefficient sweeps)")
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="user message(s)")
-    parser.add_argument("--vector", type=Path, required=True, help="LayerVectors .safetensors")
+    parser.add_argument("--vector", type=Path, required=True, help="vector file (LayerVectors .safetensors, persona_vectors or assistant-axis .pt)")
     parser.add_argument("--layer", type=int, nargs="+", required=True, help="layer(s) to steer at")
     parser.add_argument("--coef", type=float, nargs="+", required=True, help="coefficient(s); several = a sweep")
     parser.add_argument("--system", help="system prompt (default: none)")
@@ -31,17 +31,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import json
 
-    from workbench.artifacts import atomic_write_text, check_vector_shape, load_vectors
+    from workbench.artifacts import atomic_write_text
     from workbench.cache import JsonlCache
     from workbench.generate import Sampling
-    from workbench.models import load_model
+    from workbench.commands.vector_input import load_model_and_vectors
     from workbench.report import Report
 
     from vectors.drift.steering import add_sweep_section, steer_sweep
 
-    vectors = load_vectors(args.vector)  # fail on a bad file before the slow model load
-    model = load_model(args.model, device=args.device)
-    check_vector_shape(vectors.vectors, model.cfg.n_layers, model.cfg.d_model, str(args.vector))
+    model, vectors = load_model_and_vectors(args.vector, args.model, args.device)
     rows = steer_sweep(model, vectors, args.prompts, args.layer, args.coef, JsonlCache(args.out / "cache" / "steer.jsonl"),
                        Sampling(args.max_new_tokens, args.temperature), system=args.system, where=args.where)
     for row in rows:

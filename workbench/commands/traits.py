@@ -7,6 +7,7 @@ after ``extract`` keeps both), ``report.html``, ``artifacts/`` and ``cache/`` (r
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from workbench.commands.scale_options import add_scale_options, start, stop
@@ -92,10 +93,11 @@ def run_pipeline(args) -> int:
     from dataclasses import replace
 
     from workbench.api import ApiConfig, ChatClient
-    from workbench.artifacts import load_vectors
+    from workbench.commands.vector_input import load_model_and_vectors
     from workbench.generate import Sampling
     from workbench.models import load_model
     from workbench.report import Report
+    from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
 
     from vectors.traits.data import BUILTIN_DIR, load_trait
     from vectors.traits.responses import PromptTemplates
@@ -120,16 +122,17 @@ def run_pipeline(args) -> int:
         chunk=args.chunk,
     )
     shard, device = start(args)
-    model = load_model(args.model, device=device)
+    vector = None
+    if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
+        model, vector = load_model_and_vectors(args.vector, args.model, device)
+        vector = replace(vector, metadata={**vector.metadata, "source": str(args.vector)})
+    else:
+        model = load_model(args.model, device=device)
     if shard.is_main:
         print(plan_traits(model, traits, config, clients, args.stages, shard.world_size).render(), flush=True)
     if args.plan:
         stop(shard)
         return 0
-    vector = None
-    if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
-        vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
-        vector = replace(vector, metadata={**vector.metadata, "source": str(args.vector)})
     report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
     result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector, shard=shard)
     stop(shard)  # on an error torchrun stops the other ranks
@@ -143,23 +146,25 @@ def run_pipeline(args) -> int:
         chosen = fragment.get("steering", {}).get("chosen", {})
         print(f"{name}: {fragment['n_pairs']} pairs; chosen layer {chosen.get('layer')}, coefficient "
               f"{chosen.get('coefficient')}; slope {fragment.get('steering', {}).get('steering_slope')}")
+    for name, fragment in result["traits"].items():
+        for reason, figures in by_reason(fragment["unavailable"]).items():
+            print(f"{name}: {', '.join(figures)} unavailable: {reason}", file=sys.stderr)
     print(f"wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")
-    return 0
+    partial = "unavailable" in result["geometry"] or any(f["unavailable"] for f in result["traits"].values())
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
 def run_screen(args) -> int:
-    from workbench.artifacts import load_vectors
     from workbench.cache import JsonlCache
+    from workbench.commands.vector_input import load_model_and_vectors
     from workbench.generate import Sampling
     from workbench.layers import default_layer, sweep_layers
-    from workbench.models import load_model
     from workbench.report import Report
 
     from vectors.traits.monitor import load_screen_data, screen
 
     conversations = load_screen_data(args.data)
-    model = load_model(args.model)
-    vector = load_vectors(args.vector, model.cfg.n_layers, model.cfg.d_model)
+    model, vector = load_model_and_vectors(args.vector, args.model)
     layer = args.layer if args.layer is not None else default_layer(model, fallback=sweep_layers(model.cfg.n_layers)[1])
     cache = JsonlCache(args.out / "cache" / "screen_own_responses.jsonl")
     result = screen(model, conversations, vector, layer, cache, Sampling(max_new_tokens=args.max_new_tokens))
