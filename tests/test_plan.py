@@ -36,3 +36,17 @@ def test_throughput_arithmetic():
     assert t.generation_seconds(8, 5) == 2 * (2.0 + 4 * 0.5)
     assert t.forward_seconds(250) == 2.5
     assert torch.isfinite(torch.tensor(t.generation_seconds(1, 1)))
+
+
+def test_scale_options_reach_the_api_config():
+    from workbench.api import ApiConfig
+    from workbench.cli import build_parser
+    from workbench.commands.scale_options import api_overrides
+
+    args = build_parser().parse_args(["axis", "--out", "x", "--plan", "--distributed", "--chunk", "32",
+                                      "--api-concurrency", "64", "--api-rps", "1000"])
+    assert args.plan and args.distributed and args.chunk == 32
+    config = ApiConfig.from_env("m", "http://127.0.0.1:1/v1", **api_overrides(args))
+    assert (config.max_concurrency, config.requests_per_second) == (64, 1000.0)
+    traits = build_parser().parse_args(["traits", "extract", "evil", "--plan", "--device", "cuda"])
+    assert traits.plan and traits.device == "cuda" and api_overrides(traits)["max_concurrency"] == 8

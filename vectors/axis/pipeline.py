@@ -57,6 +57,7 @@ class AxisConfig:
     batch_size: int = 64
     extract_batch_size: int = 16
     chunk: int = DEFAULT_CHUNK
+    api_options: dict[str, Any] = field(default_factory=dict)  # ApiConfig fields: max_concurrency, requests_per_second
     layer: int | None = None
     api_url: str | None = None
     api_model: str | None = None
@@ -174,7 +175,7 @@ def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) 
 
         if not config.api_model:
             raise InputFormatError("--api needs --api-model NAME (the endpoint's model name)")
-        client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url))
+        client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url, **config.api_options))
         cache = response_cache(cache_dir, CACHE_PREFIX, f"api-{config.api_model}", config.sampling)
         return generate_api(client, cache, items, config.sampling, progress=config.progress)
     cache = response_cache(cache_dir, CACHE_PREFIX, model.cfg.model_name, config.sampling)
@@ -207,7 +208,7 @@ def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -
         return None
     from workbench.api import ApiConfig, ChatClient
 
-    client = ChatClient(ApiConfig.from_env(config.judge_model, config.judge_url or config.api_url))
+    client = ChatClient(ApiConfig.from_env(config.judge_model, config.judge_url or config.api_url, **config.api_options))
     slug = "".join(c if c.isalnum() else "-" for c in config.judge_model)
     judgements = judge_role_responses(client, JsonlCache(cache_dir / f"judge_{slug}.jsonl"), personas, records,
                                       progress=config.progress)

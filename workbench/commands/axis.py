@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.commands.scale_options import add_scale_options, start, stop
+from workbench.commands.scale_options import add_scale_options, api_overrides, start, stop
 
 
 def register(subparsers) -> None:
@@ -58,7 +58,7 @@ def run(args) -> int:
         n_heldout=args.n_heldout, samples=args.samples, all_role_prompts=args.all_prompts,
         sampling=Sampling(args.max_new_tokens, args.temperature, args.top_p, args.seed), batch_size=args.batch_size,
         layer=args.layer, api_url=args.api, api_model=args.api_model, judge_model=args.judge,
-        judge_url=args.judge_url, min_passing=args.min_passing, chunk=args.chunk,
+        judge_url=args.judge_url, min_passing=args.min_passing, chunk=args.chunk, api_options=api_overrides(args),
     )
     shard, device = start(args)
     model = load_model(args.model, device=device)

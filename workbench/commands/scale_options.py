@@ -1,4 +1,5 @@
-"""Options shared by the commands that run at paper scale: ``--plan``, ``--distributed``, ``--chunk``.
+"""Options shared by the commands that run at paper scale: ``--plan``, ``--distributed``, ``--chunk``,
+``--api-concurrency``, ``--api-rps``.
 
 One place for the flags and for starting / stopping a ``torchrun`` run, so every command that
 extracts spells them the same way (see :mod:`workbench.distributed` and :mod:`workbench.plan`).
@@ -14,6 +15,15 @@ def add_scale_options(parser) -> None:
                         help="shard extraction over torchrun ranks: torchrun --nproc-per-node N -m workbench ... --distributed")
     parser.add_argument("--chunk", type=int, default=256,
                         help="sequences per extraction chunk, the unit of sharding and resuming (default 256)")
+    parser.add_argument("--api-concurrency", type=int, default=8,
+                        help="requests in flight to the generation / judge endpoint (default 8; e.g. 64 for vLLM)")
+    parser.add_argument("--api-rps", type=float, default=10.0,
+                        help="request rate limit per second (default 10, for hosted APIs; raise it for a local vLLM)")
+
+
+def api_overrides(args) -> dict:
+    """The :class:`workbench.api.ApiConfig` fields the scale options set."""
+    return {"max_concurrency": args.api_concurrency, "requests_per_second": args.api_rps}
 
 
 def start(args):

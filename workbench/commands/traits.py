@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.commands.scale_options import add_scale_options, start, stop
+from workbench.commands.scale_options import add_scale_options, api_overrides, start, stop
 
 DEFAULT_OUT = Path("runs/traits")
 
@@ -106,8 +106,8 @@ def run_pipeline(args) -> int:
 
     traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
     clients = Clients(
-        generator=ChatClient(ApiConfig.from_env(args.api_model, args.api)) if args.api_model else None,
-        judge=ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api)) if args.judge_model else None,
+        generator=ChatClient(ApiConfig.from_env(args.api_model, args.api, **api_overrides(args))) if args.api_model else None,
+        judge=ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api, **api_overrides(args))) if args.judge_model else None,
     )
     config = TraitConfig(
         n_extract_questions=args.questions, n_eval_questions=args.eval_questions, samples=args.samples,
