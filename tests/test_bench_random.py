@@ -16,6 +16,8 @@ def test_random_weights_bench_runs_on_cpu_and_agrees_with_the_reference(tmp_path
     assert result["complete"] and result["model"]["name"] == "random-weights:tiny-gemma-2"
     assert result["model"]["dtype"] == "torch.bfloat16"
     assert {"extraction", "generation", "decomposition"} <= set(result) and "memory" not in result
+    assert [r["batch_size"] for r in result["batch_scaling"]["rows"]] == [1, 4]
+    assert all(r["tokens_per_second"] > 0 for r in result["batch_scaling"]["rows"])
     # our hooked model and the HF reference read the same random weights: bf16 rounding apart
     assert result["extraction"]["reference"]["max_relative_difference_at_mid_layer"] < 0.05
     assert result["extraction"]["ratios"]["extract_all_vs_bare"] > 0

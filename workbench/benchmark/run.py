@@ -22,16 +22,16 @@ import torch
 from workbench.benchmark import inputs
 from workbench.benchmark.dashboards import measure_dashboards
 from workbench.benchmark.decomposition import measure_decomposition
-from workbench.benchmark.extraction import measure_extraction
+from workbench.benchmark.extraction import measure_batch_scaling, measure_extraction
 from workbench.benchmark.generation import measure_generation
 from workbench.benchmark.isolated import measure_memory, measure_projection
 from workbench.errors import InputFormatError
 
 
-FIGURES = ("extraction", "generation", "decomposition", "dashboards", "projection", "memory")
+FIGURES = ("extraction", "batch_scaling", "generation", "decomposition", "dashboards", "projection", "memory")
 # Projection and memory run in child processes that read the model back from a file: not for a
 # random 27B model on a GPU (``--random-weights``); their figures are left out there.
-RANDOM_WEIGHT_FIGURES = ("extraction", "generation", "decomposition")
+RANDOM_WEIGHT_FIGURES = ("extraction", "batch_scaling", "generation", "decomposition")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class BenchConfig:
     conversation_tokens: int = 5000
     chunk_size: int = 256
     memory_sizes: tuple[int, int] = (64, 512)
+    scaling_batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     memory_repeats: int = 3
     repeats: int = 3
     threads: int | None = None
@@ -71,7 +72,7 @@ class BenchConfig:
                    generation_prompts=2, generation_batch=2, new_tokens=3, cap_layers=2,
                    decoder_shape=(2048, 256), dashboard_features=2, dashboard_rows=2, dashboard_width=4096,
                    conversation_tokens=300, chunk_size=64,
-                   memory_sizes=(4, 16), memory_repeats=1)
+                   memory_sizes=(4, 16), memory_repeats=1, scaling_batch_sizes=(1, 4))
 
 
 def _meets(value: float, op: str, target: float) -> bool:
@@ -195,6 +196,7 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
             "extraction": lambda: measure_extraction(
                 model, hf_model, chats[: config.responses], mid, config.batch_size,
                 config.reference_responses, config.repeats, progress),
+            "batch_scaling": lambda: measure_batch_scaling(model, chats[: config.responses], config.scaling_batch_sizes),
             "generation": lambda: measure_generation(
                 model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
                 config.generation_batch, config.cap_layers, config.repeats, progress),

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); 1 avoids OpenMP stalls on an oversubscribed machine")
     parser.add_argument("--only", nargs="+", default=None, metavar="FIGURE",
-                        help="run only these figures: extraction generation decomposition dashboards projection memory")
+                        help="run only these figures: extraction batch_scaling generation decomposition dashboards projection memory")
     parser.add_argument("--random-weights", metavar="CONFIG",
                         help="no download: random bf16 weights of this config (gemma-2-27b-it, gemma-2-2b-it, "
                         "tiny-gemma-2); figures extraction, generation, decomposition")
