@@ -13,7 +13,8 @@ from workbench.generate import Sampling, generate_tokens
 
 GOALS = {"extract_all_vs_bare", "extract_to_mid_vs_bare", "speedup_all_vs_reference", "speedup_mid_vs_reference",
          "steered_vs_plain", "capped_vs_plain", "decomposition_seconds", "dashboards_seconds",
-         "memory_large_vs_small"}
+         "memory_large_vs_small",
+         "plain_vs_hf_generate", "steered_vs_hf_generate", "capped_vs_hf_generate", "sampled_vs_hf_generate"}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,12 @@ direction ablation, activation capping, SAE splicing, per-token projection) is a
 to its new value. :func:`apply` installs a list of them for the duration of a ``with`` block and
 removes every hook on exit, also after an exception.
 
+Two installers, one meaning. On a TransformerLens ``HookedTransformer`` an intervention at layer
+``L`` is a hook on ``blocks.{L}.hook_resid_post``; on a Hugging Face causal LM it is a forward hook
+on decoder layer ``L`` (``model.model.layers[L]``), whose output is the same tensor
+(``hidden_states[L + 1]``). :func:`apply` picks the installer from the model object, so the same
+values steer the hooked model's analysis passes and the Hugging Face twin's fast generation.
+
 Positions. An intervention may act on all positions, the prompt, or the response. Which positions
 are "response" is told by a :class:`Positions` object the caller owns and updates: a forward pass
 over a formatted conversation sets ``response_mask`` from the chat spans; KV-cache generation sets
@@ -82,19 +88,64 @@ def apply(
     the steered stream). All hooks are removed on exit, normal or by exception.
     """
     positions = positions or Positions()
-    n_layers = model.cfg.n_layers
-    hooks = []
+    install = _install_hooked if hasattr(model, "hook_dict") else _install_hf  # TransformerLens or HF
+    with install(model, interventions, positions):
+        yield positions
+
+
+def _checked(interventions: Sequence[Intervention], n_layers: int) -> list[tuple[Intervention, int]]:
+    """(intervention, layer) pairs in installation order, every layer checked against the model."""
+    pairs = []
     for intervention in interventions:
         for layer in intervention.layers:
             check_layer(layer, n_layers, f"{type(intervention).__name__} layer")
-            hooks.append((resid_post_hook(layer), _hook_fn(intervention, layer, positions)))
+            pairs.append((intervention, layer))
+    return pairs
+
+
+@contextmanager
+def _install_hooked(model, interventions: Sequence[Intervention], positions: Positions) -> Iterator[None]:
+    """TransformerLens installer: hooks on ``blocks.{L}.hook_resid_post``."""
+    hooks = [(resid_post_hook(layer), _hook_fn(intervention, layer, positions))
+             for intervention, layer in _checked(interventions, model.cfg.n_layers)]
     with model.hooks(fwd_hooks=hooks):  # TransformerLens removes them in its own `finally`
-        yield positions
+        yield
 
 
 def _hook_fn(intervention: Intervention, layer: int, positions: Positions):
     def hook(resid: Tensor, hook) -> Tensor:
         return intervention(layer, resid, positions)
+
+    return hook
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    """The decoder layers of a Hugging Face causal LM; layer ``L``'s output is our layer ``L``."""
+    layers = getattr(model.get_decoder(), "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise LayerError(f"{type(model).__name__}: no decoder `layers` list to hook")
+    return layers
+
+
+@contextmanager
+def _install_hf(model, interventions: Sequence[Intervention], positions: Positions) -> Iterator[None]:
+    """Hugging Face installer: forward hooks on the decoder layers, removed in ``finally``."""
+    layers = decoder_layers(model)
+    handles = []
+    try:
+        for intervention, layer in _checked(interventions, len(layers)):
+            handles.append(layers[layer].register_forward_hook(_module_hook_fn(intervention, layer, positions)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _module_hook_fn(intervention: Intervention, layer: int, positions: Positions):
+    def hook(module, args, output):
+        if isinstance(output, tuple):  # older decoder layers return (hidden_states, ...)
+            return (intervention(layer, output[0], positions), *output[1:])
+        return intervention(layer, output, positions)
 
     return hook
 

@@ -6,6 +6,14 @@ that needs layers ≤ L stops there), a KV cache that our hook mechanism sees po
 the standard ``blocks.{L}.hook_resid_post`` names GemmaScope and sae-lens use, and ``n_devices``
 for models larger than one GPU. Weights are loaded *without* TransformerLens' folding and centering
 (``from_pretrained_no_processing`` semantics) so activations equal Hugging Face's ``hidden_states``.
+
+Generation runs on Hugging Face's side. A hooked model built from an in-memory Hugging Face model
+(:func:`hooked_from_hf`: the shipped model, a local folder) keeps that model as its *twin*, sharing
+the weight tensors (no second copy), and :mod:`workbench.generate` decodes on it: Hugging Face's
+attention and cache, about 2× faster than TransformerLens' on the shipped model. Hub models loaded
+by TransformerLens' streaming loader have no twin and generate with TransformerLens (a twin would
+mean loading the weights twice: 54 GB more for Gemma 2 27B in bf16); load one from a local folder
+to get the fast path (``hooked_from_hf`` briefly holds both copies while converting, then one).
 """
 
 from __future__ import annotations
@@ -181,18 +189,61 @@ def hooked_from_hf(
     """Wrap an in-memory Hugging Face model as a HookedTransformer with unprocessed weights.
 
     No folding or centering, so ``blocks.L.hook_resid_post`` equals HF ``hidden_states[L+1]``.
+    ``hf_model`` is moved to ``device`` and becomes the result's twin (:func:`hf_twin`), sharing
+    its weights: generation runs on it.
     """
     cfg = cfg or hooked_config_from_hf(hf_model)
     cfg.device = device
     cfg.default_prepend_bos = False  # chat templates place BOS themselves
+    hf_model.to(device)
     state_dict = _weight_converter(cfg.original_architecture)(hf_model, cfg)
     with hooked_transformer_chosen():
         model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    model.load_and_process_state_dict(state_dict, **NO_PROCESSING)
+    model.load_and_process_state_dict(dict(state_dict), **NO_PROCESSING)  # it pops keys; views shared below
     model.to(device, print_details=False)  # TransformerLens prints "Moving model to device" on stdout otherwise
     model.eval()
     model.cfg.model_name = getattr(hf_model.config, "_name_or_path", "") or model.cfg.model_name
+    _share_weights(model, state_dict, hf_model)
     return remove_weight_copies(model)
+
+
+_HF_TWIN = "_workbench_hf_twin"
+
+
+def _share_weights(model: HookedTransformer, state_dict: dict, hf_model) -> None:
+    """Make ``hf_model`` the hooked model's twin, holding the same weight storage.
+
+    TransformerLens' converters hand most weights over as *views* of the Hugging Face tensors
+    (transposes and head reshapes); loading copied them. Each such parameter is replaced by its
+    view, so the pair costs the memory of one model and a weight edited in place is seen by both.
+    Parameters the converter computed anew (zero biases, Gemma's ``1 + w`` norms) stay separate.
+    The twin is kept outside the module tree (not a submodule: absent from ``state_dict``).
+    """
+    hf_storages = {p.untyped_storage().data_ptr() for p in hf_model.parameters()}
+    for name, converted in state_dict.items():
+        if converted.untyped_storage().data_ptr() not in hf_storages:
+            continue
+        module_name, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        param = module._parameters.get(leaf)
+        if param is None or param.shape != converted.shape or param.dtype != converted.dtype:
+            continue
+        if param.device == converted.device and torch.equal(param, converted):
+            module._parameters[leaf] = torch.nn.Parameter(converted, requires_grad=param.requires_grad)
+    model.__dict__[_HF_TWIN] = hf_model
+
+
+def hf_twin(model):
+    """The Hugging Face model a hooked ``model`` was built from and shares weights with, else None.
+
+    None also when the two no longer share their unembedding (the hooked model was moved to another
+    device or its weights replaced), so generation never runs on stale weights.
+    """
+    twin = getattr(model, "__dict__", {}).get(_HF_TWIN)
+    if twin is None:
+        return None
+    shared = twin.get_output_embeddings().weight.untyped_storage().data_ptr()
+    return twin if model.W_U.untyped_storage().data_ptr() == shared else None
 
 
 def hub_reachable(timeout_s: float = 5.0) -> bool:

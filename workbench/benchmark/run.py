@@ -1,6 +1,6 @@
 """Run every figure, check each ratio against its goal, and record the machine and versions.
 
-Goals (issue 5). Ratios are taken from the minimum over repeats (the least disturbed run on a
+Goals (issue 5; generation against Hugging Face ``generate``: issue 20). Ratios are taken from the minimum over repeats (the least disturbed run on a
 shared machine); medians are reported beside them.
 """
 
@@ -126,6 +126,16 @@ def _goals(result: dict, n_layers: int, mid: int) -> dict:
                                      f"{name} ÷ plain generation, tokens/s", c[f"{name}_vs_plain_tokens_per_s"])
             for name in ("steered", "capped")
         }
+        goals |= {
+            f"{name}_vs_hf_generate": goal(r[f"{name}_vs_hf_generate_tokens_per_s"], ">=", 1.0,
+                                           f"{name} generation ÷ HF generate, tokens/s",
+                                           c[f"{name}_vs_hf_generate_tokens_per_s"])
+            for name in ("plain", "steered", "capped")
+        }
+        goals["sampled_vs_hf_generate"] = goal(
+            r["sampled_vs_hf_generate_sampled_tokens_per_s"], ">=", 1.0,
+            "sampled generation (T 0.7, top-p 0.9) ÷ HF generate sampled, tokens/s",
+            c["sampled_vs_hf_generate_sampled_tokens_per_s"])
     if "decomposition" in result:
         timing = result["decomposition"]["timings"]["decompose"]
         goals["decomposition_seconds"] = goal(timing["min_s"], "<", 2.0, "decompose one vector (sae_analysis.decompose), s",
@@ -198,7 +208,7 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
                 config.reference_responses, config.repeats, progress),
             "batch_scaling": lambda: measure_batch_scaling(model, chats[: config.responses], config.scaling_batch_sizes),
             "generation": lambda: measure_generation(
-                model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
+                model, hf_model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
                 config.generation_batch, config.cap_layers, config.repeats, progress),
             "decomposition": lambda: measure_decomposition(*config.decoder_shape, config.top_k, config.repeats, progress),
             "dashboards": lambda: measure_dashboards(
