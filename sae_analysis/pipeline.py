@@ -195,3 +195,11 @@ def compare_vector(
                                      baselines)
     return SteeringComparison(spec, layer, norm, config, rows, summarize(rows), round(time.time() - started, 1), ranking,
                               "held-out" if baselines.selection_examples else "in-sample", baselines.instruction)
+
+
+def run_summary(
+    source: str | Path, vectors: LayerVectors, result: VectorDecomposition | SteeringComparison
+) -> dict[str, Any]:
+    """A decompose or compare-steering run's ``summary.json``: which vector (its file and its
+    metadata), then the result's ``to_summary()``."""
+    return {"vector": str(source), "vector_metadata": vectors.metadata} | result.to_summary()

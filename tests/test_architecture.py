@@ -31,3 +31,26 @@ def test_core_layer_names_every_core_module():
                if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
     assert core == on_disk - APPLICATION, f"place these in a layer: {sorted(on_disk - APPLICATION - core)}"
     assert not core & APPLICATION
+
+
+PACKAGES = ("workbench", "vectors", "vectors.axis", "vectors.traits", "vectors.drift", "sae_analysis")
+
+
+def test_every_public_name_resolves():
+    import importlib
+
+    for name in PACKAGES:
+        package = importlib.import_module(name)
+        assert package.__all__, name
+        missing = [attr for attr in package.__all__ if getattr(package, attr, None) is None]
+        assert not missing, f"{name}.__all__ names what it does not define: {missing}"
+        assert set(package.__all__) <= set(dir(package))
+
+
+def test_importing_the_packages_and_the_cli_stays_light():
+    """`workbench --help` imports the packages: none of them may pull in torch until a name is used."""
+    code = ("import sys, workbench, vectors, vectors.axis, vectors.traits, vectors.drift, sae_analysis, workbench.cli; "
+            "workbench.cli.build_parser(); heavy = {'torch', 'plotly', 'transformer_lens'} & set(sys.modules); "
+            "assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -3,11 +3,14 @@
 import json
 
 import pytest
+import torch
 
 import vectors.axis.pipeline as axis_module
+import workbench.demo.axis as demo_axis
 import workbench.responses as responses_module
 from openai_server import FakeOpenAI
 from workbench.artifacts import LayerVectors
+from workbench.demo import RunContext
 from workbench.generate import Sampling
 from workbench.report import Report
 
@@ -61,9 +64,11 @@ def test_interrupted_run_resumes_then_reuses_everything(model, tmp_path, monkeyp
     assert float(axis.at(18).norm()) == pytest.approx(s["axis_norm_at_layer"], rel=1e-5)
 
     _counting_generate(monkeypatch, fail_on_call=1)  # a third run must not generate at all
-    monkeypatch.setattr(axis_module, "DEMO_CONFIG", TINY)
+    monkeypatch.setattr(demo_axis, "DEMO_CONFIG", TINY)
     report = Report("demo")
-    fragment = axis_module.run_demo_stage(model, tmp_path, report)
+    context = RunContext(model, tmp_path, report)
+    fragment = demo_axis.AxisStage().run(context)
+    assert context.axis is not None and torch.equal(context.axis.vectors, axis.vectors)  # handed on in memory
     again = fragment["assistant_axis"]
     assert again["reused"] == {"persona_vectors": True, "heldout_means": True}
     assert again["heldout_auc"] == pytest.approx(s["heldout_auc"])

@@ -9,7 +9,7 @@ from workbench.errors import InputFormatError, LayerError
 from workbench.generate import Sampling
 from workbench.report import Report
 from vectors.drift.capping import CappingConfig, calibrate
-from vectors.drift.views import add_replay_views
+from vectors.drift.report import add_replay_views
 from vectors.drift.projection import project_chat, project_chats
 from vectors.drift.replay import Condition, replay_and_measure
 from vectors.drift.transcripts import Transcript

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from workbench.commands.demo import run_demo
+from workbench.demo import run_demo
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,9 @@ def test_every_stage_reports_its_headline_figures(demo_run):
     axis = summary["assistant_axis"]
     assert 0 < axis["pc1_explained_variance"] <= 1 and 0 <= axis["heldout_auc"] <= 1
     assert len(summary["drift"]["replay"]) == 2
+    study = summary["drift"]["study"]
+    assert [c["kind"] for c in study["conditions"]] == ["none", "cap"] and study["samples"] >= 2
+    assert len(study["late_mean_capped_minus_uncapped"]["ci95"]) == 2 and study["capability_cost"]["accuracy_change"]
     assert set(summary["traits"]) == {"sycophantic", "evil", "pirate"}
     assert set(summary["sae"]["decompositions"]) == {"assistant_axis", "sycophantic", "evil", "pirate"}
     assert summary["sae"]["steering_comparison"]["by_coefficient"]

@@ -10,7 +10,9 @@ from workbench.chat import format_conversation
 from workbench.cli import main
 from workbench.errors import LayerError
 from workbench.hooks import TokenCapture, apply
-from vectors.drift.views import write_drift
+from vectors.drift.measure import measure_drift
+from vectors.drift.report import drift_report
+from workbench.report import write_run
 from vectors.drift.projection import in_band_share, project_chat, response_quantiles
 from vectors.drift.transcripts import Transcript
 
@@ -76,9 +78,11 @@ class _Text(HTMLParser):
             self.text.append(data)
 
 
-def test_write_drift_html_and_json(model, tmp_path):
+def test_drift_html_and_json(model, tmp_path):
     transcript = Transcript(CONVERSATION, {"persona": HOSTILE}, "hostile.json")
-    data = write_drift(model, transcript, quick_axis(model), 18, (-1.0, 1.0), tmp_path)
+    result = measure_drift(model, transcript, quick_axis(model), 18, (-1.0, 1.0))
+    data = write_run(tmp_path, result.to_summary(), drift_report(result), summary_name="drift.json",
+                     report_name="drift.html")
     saved = json.loads((tmp_path / "drift.json").read_text())
     assert saved["turn_means"] == data["turn_means"] and len(saved["turn_means"]) == 2
     assert len(saved["values"]) == len(saved["tokens"]) and saved["band"] == [-1.0, 1.0]

@@ -153,7 +153,9 @@ def test_hostile_transcript_in_the_drift_page(model, tmp_path):
 
     import torch
 
-    from vectors.drift.views import write_drift
+    from vectors.drift.measure import measure_drift
+    from vectors.drift.report import drift_report
+    from workbench.report import write_run
     from vectors.drift.transcripts import load_transcript
     from workbench.artifacts import LayerVectors
 
@@ -165,7 +167,9 @@ def test_hostile_transcript_in_the_drift_page(model, tmp_path):
     source = tmp_path / "<b id=injected>&amp;\u202ex.json"
     source.write_text(json_module.dumps({"model": HOSTILE["attribute"], "conversation": conversation}), encoding="utf-8")
     axis = LayerVectors(torch.randn(model.cfg.n_layers, model.cfg.d_model), {"method": HOSTILE["script"]})
-    data = write_drift(model, load_transcript(source), axis, 10, (-1.0, 1.0), tmp_path / "out")
+    result = measure_drift(model, load_transcript(source), axis, 10, (-1.0, 1.0))
+    data = write_run(tmp_path / "out", result.to_summary(), drift_report(result), summary_name="drift.json",
+                     report_name="drift.html")
     page = tmp_path / "out" / "drift.html"
 
     parsed = PageParser()

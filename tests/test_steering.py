@@ -7,7 +7,8 @@ from workbench.cli import main
 from workbench.errors import InputFormatError, LayerError
 from workbench.generate import Sampling, generate_responses
 from workbench.report import Report
-from vectors.drift.steering import add_sweep_section, side_by_side, steer_sweep, steering
+from vectors.drift.report import add_sweep_section, side_by_side
+from vectors.drift.steering import steer_sweep, steering
 
 PROMPT = "Who are you?"
 

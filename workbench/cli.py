@@ -14,7 +14,7 @@ import sys
 from workbench.errors import WorkbenchError
 from workbench.unavailable import EXIT_ERROR
 
-COMMAND_MODULES = ["info", "demo", "axis", "axis_compare", "traits", "drift", "steer", "cap", "decompose", "compare_steering", "bench"]
+COMMAND_MODULES = ["info", "demo", "axis", "axis_compare", "traits", "drift", "steer", "cap", "decompose", "compare_steering", "bench", "drift_study"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 from workbench.chat import Message, format_prompt, stop_token_ids
 from workbench.errors import InputFormatError
 from workbench.forward import pad_token_id
-from workbench.hooks import Intervention, Positions, apply
+from workbench.hooks import Intervention, apply
 from workbench.models import hf_twin
 
 Engine = Literal["auto", "hooked", "hf"]

@@ -302,3 +302,36 @@ class SpliceSAE:
         edited[..., index] = torch.tensor(list(self.clamp.values()), device=resid.device, dtype=edited.dtype)
         delta = (self.sae.decode(edited) - self.sae.decode(features)).to(resid.dtype)
         return resid + positions.mask(self.where, resid).to(resid.dtype) * delta
+
+
+@dataclass(frozen=True)
+class ClampSAEFeatures:
+    """SAE features held inside bounds, error term kept: ``f'_i = min(max(f_i, floors_i), ceilings_i)``,
+    ``h ← h + decode(f') − decode(f)``.
+
+    The feature-space analogue of :class:`CapProjection`: capping the Assistant Axis's top features
+    at their default-assistant percentiles (floors for features aligned with the axis, ceilings for
+    those against it) instead of the whole direction. Features not named are left alone, and a
+    feature already inside its bounds contributes no change.
+    """
+
+    sae: object
+    layer: int
+    floors: dict[int, float]
+    ceilings: dict[int, float]
+    where: Where = "all"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return (self.layer,)
+
+    def __call__(self, layer, resid, positions):
+        features = self.sae.encode(resid)
+        edited = features.clone()
+        for bounds, clamp in ((self.floors, "min"), (self.ceilings, "max")):
+            if bounds:
+                index = torch.tensor(list(bounds), device=resid.device)
+                limit = torch.tensor(list(bounds.values()), device=resid.device, dtype=edited.dtype)
+                edited[..., index] = torch.clamp(edited[..., index], **{clamp: limit})
+        delta = (self.sae.decode(edited) - self.sae.decode(features)).to(resid.dtype)
+        return resid + positions.mask(self.where, resid).to(resid.dtype) * delta

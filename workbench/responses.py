@@ -23,6 +23,7 @@ from workbench.artifacts import inputs_hash
 from workbench.cache import JsonlCache, run_cached
 from workbench.chat import ChatTokens, Message, format_conversation, messages
 from workbench.generate import Sampling, generate_responses
+from workbench.hooks import Intervention
 
 
 class GenerationItem(Protocol):
@@ -66,14 +67,16 @@ def batch_sampling(sampling: Sampling, batch: Sequence[GenerationItem]) -> Sampl
 
 def generate_local(
     model, cache: JsonlCache, items: Sequence[Item], sampling: Sampling, batch_size: int = 8, progress: bool = True,
-    description: str = "generate responses",
+    description: str = "generate responses", interventions: Sequence[Intervention] = (),
 ) -> list[dict[str, Any]]:
-    """Generate the missing answers with the local hooked model, ``batch_size`` items per batch;
-    returns the records of all ``items`` (cached and new) in their order."""
+    """Generate the missing answers with the local hooked model, ``batch_size`` items per batch,
+    ``interventions`` active (their identity belongs in the items' keys); returns the records of all
+    ``items`` (cached and new) in their order."""
 
     def work(batch: list[Item]) -> list[dict[str, Any]]:
         conversations = [item.messages() for item in batch]
-        texts = generate_responses(model, conversations, batch_sampling(sampling, batch), batch_size=batch_size, progress=False)
+        texts = generate_responses(model, conversations, batch_sampling(sampling, batch), interventions,
+                                   batch_size=batch_size, progress=False)
         return [item.record(text) for item, text in zip(batch, texts)]
 
     return run_cached(cache, [(item.key, item) for item in items], work, batch_size, description, progress)

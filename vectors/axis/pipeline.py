@@ -1,10 +1,10 @@
 """The Assistant Axis pipeline: personas → responses → (judge) → activations → axis → analysis.
 
-One function, :func:`run_axis`, runs the whole method on any supported model and returns the
-summary; :func:`run_demo_stage` is the small configuration the ``workbench demo`` runs. Every slow
-step is resumable: responses and judgements live in JSONL caches under ``out/cache``, and persona
-vectors / held-out activations are reused from ``out/artifacts`` when the responses they were
-built from have not changed.
+One function, :func:`run_axis`, runs the whole method on any supported model and returns an
+:class:`AxisResult` (:mod:`vectors.axis.report` draws it; the demo's sizes live in
+:mod:`workbench.demo.axis`). Every slow step is resumable: responses and judgements live in JSONL
+caches under ``out/cache``, and persona vectors / held-out activations are reused from
+``out/artifacts`` when the responses they were built from have not changed.
 
 Persona vectors: one per role (mean over its extraction responses) and one per default prompt
 (``default:0`` …), so the default prompts show up as separate points in persona space. The axis is
@@ -14,7 +14,7 @@ mean(default vectors) − mean(role vectors) at every layer.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,9 +67,9 @@ class AxisConfig:
     progress: bool = True
 
 
-DEMO_CONFIG = AxisConfig(n_roles=12, n_extraction=6, n_heldout=3, sampling=replace(PAPER_SAMPLING, max_new_tokens=40))
-# `workbench demo --quick` (the CI's end-to-end check of every stage): the same steps, tiny.
-QUICK_DEMO_CONFIG = AxisConfig(n_roles=6, n_extraction=2, n_heldout=1, sampling=replace(PAPER_SAMPLING, max_new_tokens=12))
+def axis_path(out_dir: str | Path) -> Path:
+    """Where a run saves its Assistant Axis."""
+    return Path(out_dir) / "artifacts" / "assistant_axis.safetensors"
 
 
 def vector_unit(record: dict[str, Any], default_name: str) -> str:
@@ -143,7 +143,7 @@ def _heldout_means(model, config: AxisConfig, heldout, cache_dir: Path, path: Pa
 
 @dataclass
 class AxisResult:
-    """Everything a run computed; ``summary`` is what ``summary.json`` holds.
+    """Everything a run computed; ``summary`` (also ``to_summary()``) is what ``summary.json`` holds.
 
     A figure the run could not compute is an :class:`~workbench.unavailable.Unavailable` (``axis``,
     ``pca``; in ``summary`` ``{"unavailable": reason}`` in place of the value, every reason also in
@@ -160,6 +160,9 @@ class AxisResult:
     pca: space.Pca | Unavailable | None = None
     judge: RoleFilterResult | None = None
     personas: PersonaSet | None = None
+
+    def to_summary(self) -> dict[str, Any]:
+        return self.summary
 
     @property
     def complete(self) -> bool:
@@ -382,14 +385,3 @@ def pass_rate_row(persona: str, rates: dict[str, Any]) -> dict[str, Any]:
     return {"persona": persona, "judged": rates["judged"], "scored 3": rates["passed"],
             "scored 0-2": rates["scored"] - rates["passed"], "unparseable": rates["unparseable"],
             "failed": rates["failed"], "pass rate": rates["pass_rate"]}
-
-
-def run_demo_stage(model, out_dir: Path, report, quick: bool = False) -> dict[str, Any]:
-    """The demo's persona-space stage: 12 roles + 4 default prompts, 6 extraction + 3 held-out
-    questions, 40 tokens (``quick``: 6 roles, 2 + 1 questions, 12 tokens); adds a report section
-    and returns the summary fragment."""
-    from vectors.axis.report import add_axis_sections
-
-    result = run_axis(model, QUICK_DEMO_CONFIG if quick else DEMO_CONFIG, out_dir)
-    add_axis_sections(report, result)
-    return {"assistant_axis": result.summary}

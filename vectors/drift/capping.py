@@ -170,3 +170,10 @@ def calibrate(
     )
     directions = torch.stack([vectors.at(layer) for layer in layers]).float()
     return CappingConfig(directions, layers, tuple(percentiles), thresholds.float(), metadata)
+
+
+def calibrated_band(model, vectors: LayerVectors, layers: Sequence[int], cache: JsonlCache,
+                    sampling: Sampling = Sampling(max_new_tokens=40)) -> CappingConfig:
+    """Calibrate on the shipped neutral questions' default answers (generated once, cached)."""
+    chats = default_assistant_chats(model, calibration_questions(), sampling, cache)
+    return calibrate(model, vectors, chats, layers)

@@ -18,7 +18,6 @@ from workbench.errors import InputFormatError
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import AddVector, Where
 from workbench.layers import check_layer
-from workbench.report import Section
 
 
 def vector_fingerprint(vectors: LayerVectors) -> str:
@@ -65,17 +64,3 @@ def steer_sweep(
             rows.append({"coefficient": coefficient, "layers": list(layers), "prompt": record["prompt"],
                          "response": record["response"]})
     return rows
-
-
-def side_by_side(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """One table row per prompt, one column per coefficient (for reports and the terminal)."""
-    table: dict[str, dict[str, str]] = {}
-    for row in rows:
-        table.setdefault(row["prompt"], {"prompt": row["prompt"]})[f"coef {row['coefficient']:+g}"] = row["response"]
-    return list(table.values())
-
-
-def add_sweep_section(section: Section, rows: Sequence[dict[str, Any]]) -> Section:
-    """Side-by-side outputs of a sweep (all text escaped by the report)."""
-    layers = rows[0]["layers"] if rows else []
-    return section.table(side_by_side(rows), caption=f"steering at layers {layers}: outputs per coefficient")

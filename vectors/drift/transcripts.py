@@ -149,3 +149,9 @@ def shipped_transcript_path(name: str = "mystic_drift.json") -> Path:
     if not path.is_file():
         raise InputFormatError(f"{path}: no shipped transcript named {name!r}")
     return path
+
+
+def shipped_drift_transcripts() -> list[Path]:
+    """The shipped drifting conversations (``*_drift.json``: coding, writing, therapy, philosophy,
+    spirituality), sorted by name."""
+    return sorted((Path(__file__).parents[1] / "data" / "transcripts").glob("*_drift.json"))

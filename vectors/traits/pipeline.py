@@ -3,7 +3,8 @@
 Stages share one output folder: responses, judgements and sweep scores are cached under
 ``out/cache`` (a re-run recomputes nothing it has), vectors are saved under ``out/artifacts``. The
 offline metrics of :mod:`workbench.metrics` are always computed; an LLM judge filters the pairs and
-scores monitoring when a judge client is given. :func:`run_demo_stage` is the demo's entry point.
+scores monitoring when a judge client is given. :func:`run_traits` runs several traits and returns a
+:class:`TraitsResult`; :mod:`vectors.traits.report` draws it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from workbench.api import ChatClient
 from workbench.artifacts import LayerVectors, load_vectors
@@ -23,18 +26,17 @@ from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
 from workbench.plan import RunPlan, plan_run
-from workbench.report import Report
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 from workbench.unavailable import Unavailable
 
+from vectors.axis.pipeline import axis_path
 from vectors.axis.space import cosine_matrix
-from vectors.traits.data import TraitData, load_trait
+from vectors.traits.data import TraitData
 from vectors.traits.monitor import likelihood_trait_scores, monitor
 from vectors.traits.responses import (
     PairThresholds, PromptTemplates, cache_prefix, contrastive_pairs, judge_records, plan_items,
 )
 from vectors.traits.steering import SweepConfig, activation_norm, choose_setting, run_sweep, summarize_layer
-from vectors.traits.report import add_geometry_section, add_trait_section
 from vectors.traits.extraction import extract_trait_vectors
 
 SWEEP_COLUMNS = ("layer", "coefficient", "direction", "trait_metric", "stderr", "perplexity", "repeated_ngram_share", "distinct_2")
@@ -121,7 +123,7 @@ class TraitRun:
         if vectors is None:
             return None, pairs
         for select, vector in vectors.items():
-            vector.save(self.out_dir / "artifacts" / f"trait_{self.trait.name}_{select}.safetensors")
+            vector.save(trait_vector_path(self.out_dir, self.trait.name, select))
         return vectors, pairs
 
     def examples(self) -> tuple[TraitExample, ...]:
@@ -133,6 +135,12 @@ class TraitRun:
 
     def layers(self) -> tuple[int, ...]:
         return self.config.sweep_layers or sweep_layers(self.model.cfg.n_layers)
+
+    def reading_layer(self) -> int:
+        """Where the vector is read (monitoring, geometry) when no sweep chose a layer: the middle
+        sweep layer (``n_layers // 2`` by default, see :func:`workbench.layers.sweep_layers`)."""
+        layers = self.layers()
+        return layers[len(layers) // 2]
 
     def steer(self, vector: LayerVectors, pairs: list[tuple[dict, dict]]) -> dict[str, Any]:
         """The layer × coefficient sweep with its random band, the chosen setting and the checks."""
@@ -181,7 +189,7 @@ class TraitRun:
         if extracted is None or not self.shard.is_main:
             return None
         vectors = {} if isinstance(extracted, Unavailable) else extracted
-        out |= {"n_pairs": len(pairs), "artifacts": [f"artifacts/trait_{self.trait.name}_{s}.safetensors" for s in vectors]}
+        out |= {"n_pairs": len(pairs), "artifacts": [str(trait_vector_path(Path(), self.trait.name, s)) for s in vectors]}
         if isinstance(extracted, Unavailable):
             out["unavailable"]["vectors"] = extracted.reason
         if vector is not None:
@@ -198,8 +206,8 @@ class TraitRun:
             if vector is None:
                 out["unavailable"]["monitoring"] = f"no trait vector: {extracted.reason}"
             else:
-                layers = self.layers()
-                out["monitoring"] = self.monitor(vector, out.get("chosen_layer") or layers[len(layers) // 2])
+                chosen = out.get("chosen_layer")
+                out["monitoring"] = self.monitor(vector, chosen if chosen is not None else self.reading_layer())
                 if "unavailable" in out["monitoring"]:
                     out["unavailable"]["monitoring r"] = out["monitoring"]["unavailable"]
         if pairs:
@@ -209,44 +217,24 @@ class TraitRun:
         return out, vectors
 
 
-DEMO_TRAITS = ("sycophantic", "evil", "pirate")
+def trait_vector_path(out_dir: Path, trait: str, select: str = "response") -> Path:
+    """Where a run saves a trait's vector (``select``: response, prompt or prompt_last)."""
+    return Path(out_dir) / "artifacts" / f"trait_{trait}_{select}.safetensors"
 
 
-def quick_demo_config() -> TraitConfig:
-    """``workbench demo --quick`` (the CI's end-to-end check): every step, a few tokens each."""
-    return TraitConfig(
-        n_extract_questions=2, n_eval_questions=2, all_instructions=False, n_examples=2,
-        sampling=Sampling(max_new_tokens=12, temperature=1.0), sweep_layers=(15,),
-        sweep=SweepConfig(layers=(), coefficients=(-0.1, 0.0, 0.1), n_coherence_questions=1,
-                          sampling=Sampling(max_new_tokens=8)),
-    )
-
-
-def demo_config() -> TraitConfig:
-    """The demo's budget (≤ 5 minutes for three traits on 2 CPU cores): 8 extraction questions each
-    under one instruction pair, short sampled answers, 4 held-out examples, one layer, five
-    coefficients, 3 random directions."""
-    return TraitConfig(
-        n_extract_questions=8, n_eval_questions=5, all_instructions=False, n_examples=4,
-        sampling=Sampling(max_new_tokens=32, temperature=1.0), sweep_layers=(15,),
-        sweep=SweepConfig(layers=(), coefficients=(-0.1, 0.0, 0.05, 0.1, 0.15), n_coherence_questions=3,
-                          sampling=Sampling(max_new_tokens=24)),
-    )
-
-
-def find_assistant_axis(artifacts_dir: Path, n_layers: int, d_model: int) -> tuple[str, LayerVectors] | None:
-    """The Assistant Axis the persona stage (:mod:`vectors.axis.pipeline`) wrote into the same run, when it
+def find_assistant_axis(out_dir: Path, n_layers: int, d_model: int) -> LayerVectors | None:
+    """The Assistant Axis an axis run (:mod:`vectors.axis.pipeline`) wrote into the same folder, when it
     covers every layer of this model."""
-    path = Path(artifacts_dir) / "assistant_axis.safetensors"
+    path = axis_path(out_dir)
     if not path.is_file():
         return None
     axis = load_vectors(path)
-    return ("assistant_axis", axis) if tuple(axis.vectors.shape) == (n_layers, d_model) else None
+    return axis if tuple(axis.vectors.shape) == (n_layers, d_model) else None
 
 
-def geometry(vectors: dict[str, LayerVectors], layer: int, axis: tuple[str, LayerVectors] | None = None):
-    """Names and cosine matrix of the trait vectors (and the axis) at ``layer``."""
-    named = dict(vectors) | (dict([axis]) if axis else {})
+def geometry(vectors: dict[str, LayerVectors], layer: int, axis: LayerVectors | None = None):
+    """Names and cosine matrix of the trait vectors (and the axis, named ``assistant_axis``) at ``layer``."""
+    named = dict(vectors) | ({"assistant_axis": axis} if axis is not None else {})
     names = list(named)
     return names, cosine_matrix(torch.stack([named[n].at(layer) for n in names]))
 
@@ -277,43 +265,49 @@ def plan_traits(model, traits: list[TraitData], config: TraitConfig = TraitConfi
     )
 
 
+@dataclass
+class TraitsResult:
+    """Each trait's summary fragment, the vector each one steered and monitored with (its response
+    vector, or the imported one), and the cosine geometry of those vectors (and the axis) at one layer."""
+
+    traits: dict[str, dict[str, Any]]
+    vectors: dict[str, LayerVectors]
+    geometry_layer: int
+    geometry_names: list[str]
+    geometry_cosine: Float[Tensor, "n n"] | None
+    geometry_unavailable: Unavailable | None = None
+
+    def to_summary(self) -> dict[str, Any]:
+        if self.geometry_unavailable is not None:
+            return {"traits": self.traits, "geometry": self.geometry_unavailable.to_summary()}
+        return {"traits": self.traits, "geometry": {"layer": self.geometry_layer, "names": self.geometry_names,
+                                                    "cosine": self.geometry_cosine.tolist()}}
+
+
 def run_traits(
-    model, traits: list[TraitData], out_dir: Path, report: Report, config: TraitConfig = TraitConfig(),
+    model, traits: list[TraitData], out_dir: Path, config: TraitConfig = TraitConfig(),
     clients: Clients | None = None, stages: tuple[str, ...] = ("steer", "monitor"),
-    vector: LayerVectors | None = None, progress: bool = True, shard: Shard = SINGLE,
-) -> dict[str, Any] | None:
-    """Run the pipeline for each trait, add report sections and the geometry heatmap; the summary
-    (None on ranks other than 0 of a distributed run, which only extract their shards)."""
-    summaries, response_vectors = {}, {}
+    vector: LayerVectors | None = None, axis: LayerVectors | None = None, progress: bool = True,
+    shard: Shard = SINGLE,
+) -> TraitsResult | None:
+    """Run the pipeline for each trait, then the geometry of their vectors (with ``axis`` when given).
+    None on ranks other than 0 of a distributed run, which only extract their shards."""
+    summaries, response_vectors, runs = {}, {}, []
     for trait in traits:
-        run = TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard=shard)
-        done = run.run(stages, vector)
+        runs.append(TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard=shard))
+        done = runs[-1].run(stages, vector)
         if done is None:
             continue
         summary, vectors = done
         summaries[trait.name] = summary
         if vectors:
             response_vectors[trait.name] = vectors.get("imported", vectors.get("response"))
-        add_trait_section(report, summary)
     if not shard.is_main:
         return None
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
-    unchosen = config.sweep_layers[0] if config.sweep_layers else sweep_layers(model.cfg.n_layers)[1]
-    layer = chosen[0] if chosen else unchosen
+    layer = chosen[0] if chosen else runs[0].reading_layer()
     if not response_vectors:
         missing = Unavailable("no trait has a vector (see each trait's unavailable figures)")
-        report.section("Geometry").unavailable("cosine of trait vectors", missing.reason)
-        return {"traits": summaries, "geometry": missing.to_summary()}
-    axis = find_assistant_axis(Path(out_dir) / "artifacts", model.cfg.n_layers, model.cfg.d_model)
+        return TraitsResult(summaries, response_vectors, layer, [], None, missing)
     names, matrix = geometry(response_vectors, layer, axis)
-    add_geometry_section(report, names, matrix, layer)
-    return {"traits": summaries, "geometry": {"layer": layer, "names": names, "cosine": matrix.tolist()}}
-
-
-def run_demo_stage(model, out_dir: Path, report: Report, quick: bool = False) -> dict[str, Any]:
-    """The demo's trait stage: sycophantic, evil and pirate (the one the small model expresses)."""
-    started = time.time()
-    config = quick_demo_config() if quick else demo_config()
-    summary = run_traits(model, [load_trait(name) for name in DEMO_TRAITS], Path(out_dir), report, config)
-    summary["seconds"] = round(time.time() - started, 1)
-    return summary
+    return TraitsResult(summaries, response_vectors, layer, names, matrix)

@@ -6,7 +6,7 @@ leave the random band is reported with that verdict, not dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from jaxtyping import Float
 from torch import Tensor
@@ -14,7 +14,7 @@ from torch import Tensor
 from workbench.report import Report
 from workbench.unavailable import by_reason
 
-from vectors.traits.steering import sweep_figure
+from vectors.traits.pipeline import TraitsResult
 
 
 def _verdict(stats: dict[str, Any]) -> str:
@@ -99,3 +99,52 @@ def add_geometry_section(report: Report, names: list[str], matrix: Float[Tensor,
     fig.update_layout(title=f"Cosine similarity of trait vectors at layer {layer}", height=450)
     section.plotly(fig)
     section.table([{"": a, **{b: values[i][j] for j, b in enumerate(names)}} for i, a in enumerate(names)])
+
+
+def add_screen_section(report: Report, result: dict[str, Any], layer: int, vector: str) -> None:
+    """ΔP per training sample (:func:`vectors.traits.monitor.screen`), largest first."""
+    section = report.section("ΔP per sample")
+    section.text(f"Mean ΔP at layer {layer}: {result['mean_delta_p']} over {result['n']} samples (vector {vector}).")
+    section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
+
+
+def add_traits_sections(report: Report, result: TraitsResult) -> None:
+    """One section per trait of a :class:`~vectors.traits.pipeline.TraitsResult`, then their geometry."""
+    for summary in result.traits.values():
+        add_trait_section(report, summary)
+    if result.geometry_unavailable is not None:
+        report.section("Geometry").unavailable("cosine of trait vectors", result.geometry_unavailable.reason)
+    else:
+        add_geometry_section(report, result.geometry_names, result.geometry_cosine, result.geometry_layer)
+
+
+def sweep_figure(rows: Sequence[dict[str, Any]], trait: str):
+    """Trait metric (top) and perplexity (bottom) against coefficient, one column per layer,
+    the trait vector as a line and the random directions as a shaded min–max band."""
+    from plotly.subplots import make_subplots
+    import plotly.graph_objects as go
+
+    layers = sorted({r["layer"] for r in rows})
+    fig = make_subplots(rows=2, cols=len(layers), shared_xaxes=True,
+                        subplot_titles=[f"layer {l}" for l in layers], vertical_spacing=0.08)
+    for col, layer in enumerate(layers, start=1):
+        at = [r for r in rows if r["layer"] == layer]
+        trait_rows = sorted((r for r in at if r["direction"] == "trait"), key=lambda r: r["coefficient"])
+        coefs = [r["coefficient"] for r in trait_rows]
+        band = [[r["trait_metric"] for r in at if r["direction"] != "trait" and r["coefficient"] == c] for c in coefs]
+        show = col == 1
+        fig.add_trace(go.Scatter(x=coefs, y=[max(b) if b else None for b in band], mode="lines", line=dict(width=0),
+                                 showlegend=False, hoverinfo="skip"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=coefs, y=[min(b) if b else None for b in band], mode="lines", line=dict(width=0),
+                                 fill="tonexty", fillcolor="rgba(150,150,150,0.35)", name="random directions (min–max)",
+                                 showlegend=show), row=1, col=col)
+        fig.add_trace(go.Scatter(x=coefs, y=[r["trait_metric"] for r in trait_rows], mode="lines+markers",
+                                 name=f"{trait} vector", line=dict(color="crimson"), showlegend=show,
+                                 error_y=dict(type="data", array=[r.get("stderr") or 0 for r in trait_rows])), row=1, col=col)
+        fig.add_trace(go.Scatter(x=coefs, y=[r["perplexity"] for r in trait_rows], mode="lines+markers",
+                                 name="perplexity (unsteered model)", line=dict(color="steelblue"), showlegend=show), row=2, col=col)
+        fig.update_xaxes(title_text="coefficient (× activation norm)", row=2, col=col)
+    fig.update_yaxes(title_text="trait metric (Δ log-lik/token)", row=1, col=1)
+    fig.update_yaxes(title_text="perplexity", row=2, col=1)
+    fig.update_layout(title=f"Steering with the {trait} vector", height=600)
+    return fig

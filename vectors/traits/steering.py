@@ -186,35 +186,3 @@ def choose_setting(rows: Sequence[dict[str, Any]], config: SweepConfig) -> dict[
         "repeated_ngram_share": row["repeated_ngram_share"], "baseline_repeated_ngram_share": b["repeated_ngram_share"],
         "distinct_2": row["distinct_2"],
     }
-
-
-def sweep_figure(rows: Sequence[dict[str, Any]], trait: str):
-    """Trait metric (top) and perplexity (bottom) against coefficient, one column per layer,
-    the trait vector as a line and the random directions as a shaded min–max band."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
-
-    layers = sorted({r["layer"] for r in rows})
-    fig = make_subplots(rows=2, cols=len(layers), shared_xaxes=True,
-                        subplot_titles=[f"layer {l}" for l in layers], vertical_spacing=0.08)
-    for col, layer in enumerate(layers, start=1):
-        at = [r for r in rows if r["layer"] == layer]
-        trait_rows = sorted((r for r in at if r["direction"] == "trait"), key=lambda r: r["coefficient"])
-        coefs = [r["coefficient"] for r in trait_rows]
-        band = [[r["trait_metric"] for r in at if r["direction"] != "trait" and r["coefficient"] == c] for c in coefs]
-        show = col == 1
-        fig.add_trace(go.Scatter(x=coefs, y=[max(b) if b else None for b in band], mode="lines", line=dict(width=0),
-                                 showlegend=False, hoverinfo="skip"), row=1, col=col)
-        fig.add_trace(go.Scatter(x=coefs, y=[min(b) if b else None for b in band], mode="lines", line=dict(width=0),
-                                 fill="tonexty", fillcolor="rgba(150,150,150,0.35)", name="random directions (min–max)",
-                                 showlegend=show), row=1, col=col)
-        fig.add_trace(go.Scatter(x=coefs, y=[r["trait_metric"] for r in trait_rows], mode="lines+markers",
-                                 name=f"{trait} vector", line=dict(color="crimson"), showlegend=show,
-                                 error_y=dict(type="data", array=[r.get("stderr") or 0 for r in trait_rows])), row=1, col=col)
-        fig.add_trace(go.Scatter(x=coefs, y=[r["perplexity"] for r in trait_rows], mode="lines+markers",
-                                 name="perplexity (unsteered model)", line=dict(color="steelblue"), showlegend=show), row=2, col=col)
-        fig.update_xaxes(title_text="coefficient (× activation norm)", row=2, col=col)
-    fig.update_yaxes(title_text="trait metric (Δ log-lik/token)", row=1, col=1)
-    fig.update_yaxes(title_text="perplexity", row=2, col=1)
-    fig.update_layout(title=f"Steering with the {trait} vector", height=600)
-    return fig

@@ -8,7 +8,6 @@ figure marked unavailable and why, and the exit status is 3 (:mod:`workbench.una
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -43,10 +42,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from workbench.artifacts import atomic_write_text
     from workbench.generate import Sampling
     from workbench.models import load_model
-    from workbench.report import Report
+    from workbench.report import Report, write_run
 
     from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
 
@@ -73,8 +71,7 @@ def run(args) -> int:
         return 0
     report = Report(f"Assistant Axis: {result.summary['model']}")
     add_axis_sections(report, result)
-    report.write(args.out / "report.html")
-    atomic_write_text(args.out / "summary.json", json.dumps(result.summary, indent=2))
+    write_run(args.out, result.to_summary(), report)
     s = result.summary
     auc = f"{s['heldout_auc']:.3f}" if "heldout_auc" not in s["unavailable"] else "unavailable"
     pc1 = f"{s['pc1_explained_variance']:.1%}" if "pc1_explained_variance" not in s["unavailable"] else "unavailable"

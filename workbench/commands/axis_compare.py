@@ -3,7 +3,6 @@ by cosine with an axis at one layer, as an offline report; no model is loaded.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -17,8 +16,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from workbench.artifacts import atomic_write_text, check_vector_shape, load_vectors
-    from workbench.report import Report
+    from workbench.artifacts import check_vector_shape, load_vectors
+    from workbench.report import Report, write_run
 
     from vectors.axis.released import load_released_vector_folder, similarity_to_axis
     from vectors.axis.report import sorted_similarity_figure
@@ -32,9 +31,8 @@ def run(args) -> int:
     section.plotly(sorted_similarity_figure(list(similarity), list(similarity.values()),
                                             f"Cosine with {args.axis.name} at layer {args.layer}"))
     section.table([{"vector": name, "cosine": value} for name, value in similarity.items()])
-    report.write(args.out / "report.html")
-    atomic_write_text(args.out / "similarity.json", json.dumps(
-        {"axis": str(args.axis), "layer": args.layer, "cosine": similarity}, indent=2))
+    write_run(args.out, {"axis": str(args.axis), "layer": args.layer, "cosine": similarity}, report,
+              summary_name="similarity.json")
     names = list(similarity)
     print(f"{len(names)} vectors; most role-playing: {names[:3]}; most assistant-like: {names[-3:]} → {args.out}")
     return 0

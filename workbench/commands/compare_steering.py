@@ -2,7 +2,7 @@
 
 The command loads (vector file, SAE, model, corpus, held-out examples),
 :func:`sae_analysis.pipeline.compare_vector` computes, :func:`sae_analysis.report.comparison_report`
-draws, and :func:`workbench.commands.decompose.write_run` writes.
+draws, and :func:`sae_analysis.runs.write_sae_run` writes.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def run_compare(
     from sae_analysis.pipeline import compare_vector, corpus_rows, vector_for_sae
     from sae_analysis.report import comparison_report
     from sae_analysis.saes import SHIPPED_DIR, default_model_name, load_sae, resolve, sae_layer
-    from workbench.commands.decompose import write_run
+    from sae_analysis.runs import write_sae_run
 
     spec = resolve(sae)
     layer = sae_layer(spec, layer)  # a layer without an SAE fails before the model loads
@@ -121,4 +121,4 @@ def run_compare(
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit)
     result = compare_vector(vector, layer, load_sae(spec), spec, model, rows, examples, questions,
                             config or ComparisonConfig(), progress, baselines or Baselines())
-    return write_run(Path(out), Path(vector_path), vectors, result, comparison_report(result, Path(vector_path).name))
+    return write_sae_run(out, vector_path, vectors, result, comparison_report(result, Path(vector_path).name))

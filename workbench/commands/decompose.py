@@ -2,18 +2,12 @@
 
 The command loads (the vector file through :func:`workbench.artifacts.load_vectors`, the SAE, the
 model the SAE pairs with), :func:`sae_analysis.pipeline.decompose_vector` computes,
-:func:`sae_analysis.report.decomposition_report` draws, and :func:`write_run` writes.
+:func:`sae_analysis.report.decomposition_report` draws, and :func:`sae_analysis.runs.write_sae_run` writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the CLI imports every command module for --help: nothing heavy at import time
-    from sae_analysis.pipeline import SteeringComparison, VectorDecomposition
-    from workbench.artifacts import LayerVectors
-    from workbench.report import Report
 
 
 def register(subparsers) -> None:
@@ -52,28 +46,6 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def write_run(
-    out: Path, vector_path: Path, vectors: LayerVectors, result: VectorDecomposition | SteeringComparison,
-    report: Report,
-) -> dict:
-    """``out/summary.json`` (the vector's file and metadata, then ``result.to_summary()``) and
-    ``out/report.html`` (and ``out/dashboards.html`` when the result has dashboards); the summary
-    written. Shared by both SAE commands and the demo's SAE stage."""
-    import json
-
-    from workbench.artifacts import atomic_write_text
-
-    from sae_analysis.dashboard_report import PAGE, dashboard_report
-
-    summary = {"vector": str(vector_path), "vector_metadata": vectors.metadata} | result.to_summary()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
-    report.write(out / "report.html")
-    if getattr(result, "dashboards", None) is not None:
-        dashboard_report(result.dashboards).write(out / PAGE)
-    return summary
-
-
 def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None]:
     """The (n_layers, d_model) a vector file is read with: the loaded model's, else the card of the
     model the SAE pairs with (so a persona_vectors ``.pt`` is read right with no model loaded)."""
@@ -99,6 +71,7 @@ def run_decompose(
 
     from sae_analysis.pipeline import corpus_rows, decompose_vector, vector_for_sae
     from sae_analysis.report import decomposition_report
+    from sae_analysis.runs import write_sae_run
     from sae_analysis.saes import SHIPPED_DIR, default_model_name, load_sae, resolve, sae_layer
 
     spec = resolve(sae)
@@ -112,4 +85,4 @@ def run_decompose(
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit) if model is not None else None
     result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k, dashboards=dashboards,
                               name=Path(vector_path).name)
-    return write_run(Path(out), Path(vector_path), vectors, result, decomposition_report(result, Path(vector_path).name))
+    return write_sae_run(out, vector_path, vectors, result, decomposition_report(result, Path(vector_path).name))

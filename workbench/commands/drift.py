@@ -47,8 +47,11 @@ def run(args) -> int:
     from workbench.layers import default_layer
     from workbench.commands.vector_input import load_model_and_vectors
 
-    from vectors.drift.capping import CappingConfig
-    from vectors.drift.views import calibrated_band, write_drift
+    from workbench.report import write_run
+
+    from vectors.drift.capping import CappingConfig, calibrated_band
+    from vectors.drift.measure import measure_drift
+    from vectors.drift.report import drift_report
     from vectors.drift.replay import Condition, replay_and_measure
     from vectors.drift.steering import steering, vector_fingerprint
     from vectors.drift.transcripts import load_transcript
@@ -81,7 +84,9 @@ def run(args) -> int:
         client = ChatClient(ApiConfig.from_env(args.judge, args.judge_url))
         judged = judge_in_role(client, transcript, {r.condition: r.conversation for r in replays},
                                JsonlCache(args.out / "cache" / "judge.jsonl"))
-    data = write_drift(model, transcript, axis, layer, band, args.out, replays, judged)
+    result = measure_drift(model, transcript, axis, layer, band, replays, judged)
+    data = write_run(args.out, result.to_summary(), drift_report(result), summary_name="drift.json",
+                     report_name="drift.html")
     means = ", ".join(f"{m:.2f}" for m in data["turn_means"])
     print(f"layer {layer}, band [{band[0]:.2f}, {band[1]:.2f}]; per-turn means: {means}; "
           f"{data['in_band_share']:.0%} of turns in band → {args.out / 'drift.html'}")

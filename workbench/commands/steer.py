@@ -29,15 +29,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import json
-
-    from workbench.artifacts import atomic_write_text
     from workbench.cache import JsonlCache
-    from workbench.generate import Sampling
     from workbench.commands.vector_input import load_model_and_vectors
-    from workbench.report import Report
+    from workbench.generate import Sampling
+    from workbench.report import Report, write_run
 
-    from vectors.drift.steering import add_sweep_section, steer_sweep
+    from vectors.drift.report import add_sweep_section
+    from vectors.drift.steering import steer_sweep
 
     model, vectors = load_model_and_vectors(args.vector, args.model, args.device)
     rows = steer_sweep(model, vectors, args.prompts, args.layer, args.coef, JsonlCache(args.out / "cache" / "steer.jsonl"),
@@ -46,6 +44,5 @@ def run(args) -> int:
         print(f"[coef {row['coefficient']:+g}, layers {row['layers']}] {row['prompt']}\n  → {row['response']}\n")
     report = Report(f"Steering with {args.vector.name}")
     add_sweep_section(report.section("Steering sweep"), rows)
-    report.write(args.out / "steer.html")
-    atomic_write_text(args.out / "steer.json", json.dumps(rows, indent=1, ensure_ascii=False))
+    write_run(args.out, rows, report, summary_name="steer.json", report_name="steer.html")
     return 0

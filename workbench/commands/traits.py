@@ -76,17 +76,17 @@ def _pipeline_options(p) -> None:
     p.add_argument("--judge-model", help="judge model name; enables judging and the paper's filter")
 
 
-def _write_summary(out: Path, keys: tuple[str, ...], fragment: dict) -> None:
-    """Merge ``fragment`` into summary.json at ``keys`` (a later stage keeps an earlier one's fields)."""
-    from workbench.artifacts import atomic_write_text
-
+def _merged_summary(out: Path, keys: tuple[str, ...], fragment: dict, summary: dict | None = None) -> dict:
+    """``summary`` (default: ``out/summary.json`` as written by an earlier sub-command) with
+    ``fragment`` merged in at ``keys``, so a later stage keeps an earlier one's fields."""
     path = out / "summary.json"
-    summary = json.loads(path.read_text()) if path.is_file() else {}
+    if summary is None:
+        summary = json.loads(path.read_text()) if path.is_file() else {}
     node = summary
     for key in keys:
         node = node.setdefault(key, {})
     node.update(fragment)
-    atomic_write_text(path, json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 def run_pipeline(args) -> int:
@@ -96,13 +96,14 @@ def run_pipeline(args) -> int:
     from workbench.commands.vector_input import load_model_and_vectors
     from workbench.generate import Sampling
     from workbench.models import load_model
-    from workbench.report import Report
+    from workbench.report import Report, write_run
     from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
 
     from vectors.traits.data import BUILTIN_DIR, load_trait
+    from vectors.traits.report import add_traits_sections
     from vectors.traits.responses import PromptTemplates
     from vectors.traits.steering import SweepConfig
-    from vectors.traits.pipeline import Clients, TraitConfig, plan_traits, run_traits
+    from vectors.traits.pipeline import Clients, TraitConfig, find_assistant_axis, plan_traits, run_traits
 
     traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
     clients = Clients(
@@ -133,24 +134,26 @@ def run_pipeline(args) -> int:
     if args.plan:
         stop(shard)
         return 0
-    report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
-    result = run_traits(model, traits, args.out, report, config, clients, args.stages, vector, shard=shard)
+    axis = find_assistant_axis(args.out, model.cfg.n_layers, model.cfg.d_model)
+    result = run_traits(model, traits, args.out, config, clients, args.stages, vector, axis, shard=shard)
     stop(shard)  # on an error torchrun stops the other ranks
     if result is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs
         return 0
-    for name, fragment in result["traits"].items():
-        _write_summary(args.out, ("traits", name), fragment)
-    _write_summary(args.out, ("geometry",), result["geometry"])
-    report.write(args.out / "report.html")
-    for name, fragment in result["traits"].items():
+    report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
+    add_traits_sections(report, result)
+    summary = None
+    for name, fragment in result.traits.items():
+        summary = _merged_summary(args.out, ("traits", name), fragment, summary)
+    write_run(args.out, _merged_summary(args.out, ("geometry",), result.to_summary()["geometry"], summary), report)
+    for name, fragment in result.traits.items():
         chosen = fragment.get("steering", {}).get("chosen", {})
         print(f"{name}: {fragment['n_pairs']} pairs; chosen layer {chosen.get('layer')}, coefficient "
               f"{chosen.get('coefficient')}; slope {fragment.get('steering', {}).get('steering_slope')}")
-    for name, fragment in result["traits"].items():
+    for name, fragment in result.traits.items():
         for reason, figures in by_reason(fragment["unavailable"]).items():
             print(f"{name}: {', '.join(figures)} unavailable: {reason}", file=sys.stderr)
     print(f"wrote {args.out / 'summary.json'} and {args.out / 'report.html'}")
-    partial = "unavailable" in result["geometry"] or any(f["unavailable"] for f in result["traits"].values())
+    partial = result.geometry_unavailable is not None or any(f["unavailable"] for f in result.traits.values())
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
@@ -159,21 +162,19 @@ def run_screen(args) -> int:
     from workbench.commands.vector_input import load_model_and_vectors
     from workbench.generate import Sampling
     from workbench.layers import default_layer, sweep_layers
-    from workbench.report import Report
+    from workbench.report import Report, write_run
 
     from vectors.traits.monitor import load_screen_data, screen
+    from vectors.traits.report import add_screen_section
 
     conversations = load_screen_data(args.data)
     model, vector = load_model_and_vectors(args.vector, args.model)
     layer = args.layer if args.layer is not None else default_layer(model, fallback=sweep_layers(model.cfg.n_layers)[1])
     cache = JsonlCache(args.out / "cache" / "screen_own_responses.jsonl")
     result = screen(model, conversations, vector, layer, cache, Sampling(max_new_tokens=args.max_new_tokens))
-    _write_summary(args.out, ("screen", str(args.data)), result)
     report = Report(f"Data screening: {args.data.name}")
-    section = report.section("ΔP per sample")
-    section.text(f"Mean ΔP at layer {layer}: {result['mean_delta_p']} over {result['n']} samples (vector {args.vector}).")
-    section.table(sorted(result["samples"], key=lambda s: -(s["delta_p"] or float("-inf"))))
-    report.write(args.out / "report.html")
+    add_screen_section(report, result, layer, str(args.vector))
+    write_run(args.out, _merged_summary(args.out, ("screen", str(args.data)), result), report)
     print(f"mean ΔP {result['mean_delta_p']} over {result['n']} samples; wrote {args.out / 'summary.json'}")
     return 0
 
