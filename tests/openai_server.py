@@ -26,6 +26,7 @@ class Faults:
     rate_truncated: float = 0.0
     rate_401_echo: float = 0.0  # 401 quoting the caller's key back, as OpenAI's "Incorrect API key provided" does
     timeout_sleep_s: float = 1.5
+    latency_s: float = 0.0  # every request waits this long (a server busy generating), to measure concurrency
     seed: int = 0
 
 
@@ -104,6 +105,7 @@ class FakeOpenAI:
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 with outer.lock:
                     outer.requests.append({"body": request, "headers": {k.lower(): v for k, v in self.headers.items()}})
+                time.sleep(outer.faults.latency_s)
                 fault = outer._pick_fault()
                 if fault == "429":
                     return self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0.05"})

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPLICATION = {"cli", "commands", "benchmark", "demo"}
+APPLICATION = {"__main__", "cli", "commands", "benchmark", "demo"}
 
 
 def _contracts() -> list[dict]:

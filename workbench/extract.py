@@ -8,13 +8,14 @@ never a full cache.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
 from workbench.chat import ChatTokens
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard, map_chunks, n_chunks
 from workbench.errors import InputFormatError
 from workbench.forward import iter_batches
 from workbench.hooks import Intervention, MeanCapture
@@ -64,3 +65,29 @@ def extract_means(
     ):
         out[list(batch.indices)] = capture.means()
     return out
+
+
+def sharded_means(
+    model,
+    n: int,
+    chats_for: Callable[[int, int], Sequence[ChatTokens]],
+    layers: Sequence[int],
+    select: Selection = "response",
+    batch_size: int = 16,
+    chunk: int = DEFAULT_CHUNK,
+    store: ChunkStore | None = None,
+    shard: Shard = SINGLE,
+    progress: bool = True,
+) -> Float[Tensor, "n layer d_model"] | None:
+    """:func:`extract_means` of ``n`` chats, ``chunk`` at a time, over the ranks of ``shard``.
+
+    ``chats_for(start, stop)`` formats chats ``start:stop`` (only a chunk's chats are held at once).
+    Each chunk is the same :func:`extract_means` call however many ranks run, so the result equals
+    the single-process one. Rank 0 returns all ``n`` means in order; other ranks return None.
+    """
+    def compute(index: int) -> dict[str, Tensor]:
+        start, stop = index * chunk, min(n, (index + 1) * chunk)
+        return {"means": extract_means(model, chats_for(start, stop), layers, select, batch_size, progress=False)}
+
+    results, _ = map_chunks(n_chunks(n, chunk), compute, store, shard, progress, desc=f"extract {select} means")
+    return None if results is None else torch.cat([r["means"] for r in results])

@@ -21,14 +21,15 @@ from typing import Any, Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from workbench.artifacts import LayerVectors, inputs_hash, load_tensors, provenance, save_tensors
 from workbench.cache import JsonlCache
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard, map_chunks, n_chunks
 from workbench.errors import InputFormatError
-from workbench.extract import extract_means
+from workbench.extract import extract_means, sharded_means
 from workbench.generate import Sampling
 from workbench.layers import check_layer, default_layer
+from workbench.plan import RunPlan, plan_run
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 from workbench.unavailable import Unavailable
 
@@ -55,6 +56,8 @@ class AxisConfig:
     sampling: Sampling = PAPER_SAMPLING
     batch_size: int = 64
     extract_batch_size: int = 16
+    chunk: int = DEFAULT_CHUNK
+    api_options: dict[str, Any] = field(default_factory=dict)  # ApiConfig fields: max_concurrency, requests_per_second
     layer: int | None = None
     api_url: str | None = None
     api_model: str | None = None
@@ -76,40 +79,64 @@ def vector_unit(record: dict[str, Any], default_name: str) -> str:
 
 def persona_vectors(
     model, records: Sequence[dict[str, Any]], units: Sequence[str], layers: Sequence[int], batch_size: int = 16,
-    chunk: int = 256, progress: bool = True,
-) -> Float[Tensor, "unit layer d_model"]:
+    chunk: int = DEFAULT_CHUNK, progress: bool = True, store: ChunkStore | None = None, shard: Shard = SINGLE,
+) -> Float[Tensor, "unit layer d_model"] | None:
     """Mean response activation per unit, from per-response means computed ``chunk`` at a time
-    (memory stays bounded by the chunk, not the run)."""
+    (memory stays bounded by the chunk, not the run), over the ranks of ``shard``.
+
+    Each chunk yields the sums of its units only; rank 0 adds them in chunk order, so any number of
+    ranks gives the same vectors as one. Other ranks return None.
+    """
     position = {name: i for i, name in enumerate(dict.fromkeys(units))}
+    index = torch.tensor([position[u] for u in units])
+
+    def compute(i: int) -> dict[str, Tensor]:
+        part = slice(i * chunk, (i + 1) * chunk)
+        means = extract_means(model, record_chats(model, records[part]), layers, batch_size=batch_size, progress=False)
+        present, local = torch.unique(index[part], return_inverse=True)
+        sums = torch.zeros(len(present), len(layers), model.cfg.d_model).index_add_(0, local, means)
+        return {"units": present, "sums": sums, "counts": torch.bincount(local, minlength=len(present)).float()}
+
+    results, _ = map_chunks(n_chunks(len(records), chunk), compute, store, shard, progress, desc="persona vectors")
+    if results is None:
+        return None
     sums = torch.zeros(len(position), len(layers), model.cfg.d_model)
     counts = torch.zeros(len(position))
-    index = torch.tensor([position[u] for u in units])
-    for start in tqdm(range(0, len(records), chunk), desc="persona vectors", disable=not progress, unit="chunk"):
-        means = extract_means(model, record_chats(model, records[start : start + chunk]), layers, batch_size=batch_size, progress=False)
-        sums.index_add_(0, index[start : start + chunk], means)
-        counts.index_add_(0, index[start : start + chunk], torch.ones(len(means)))
+    for part in results:
+        sums.index_add_(0, part["units"], part["sums"])
+        counts.index_add_(0, part["units"], part["counts"])
     return sums / counts[:, None, None]
 
 
-def _cached_tensor(path: Path, key: str, compute, metadata: dict[str, Any]) -> tuple[Tensor, bool]:
+def _cached_tensor(path: Path, key: str, compute, metadata: dict[str, Any]) -> tuple[Tensor | None, bool]:
     """The tensor saved at ``path`` when it was built from the same inputs (``key``), else
-    ``compute()`` saved there with ``metadata``; also says whether it was reused."""
+    ``compute()`` saved there with ``metadata``; also says whether it was reused. ``compute()``
+    returns None on ranks other than 0 of a distributed run: nothing is saved then."""
     path = path.with_suffix(".safetensors")
     if path.is_file():
         tensors, saved = load_tensors(path)
         if saved.get("inputs_hash") == key and "values" in tensors:
             return tensors["values"], True
     values = compute()
+    if values is None:
+        return None, False
     save_tensors(path, {"values": values}, provenance(inputs_hash=key, **metadata))
     return values, False
 
 
-def _heldout_means(model, config: AxisConfig, heldout, path: Path, meta: dict[str, Any]) -> tuple[Tensor, bool]:
+def _chunk_store(cache_dir: Path, name: str, key: str, config: AxisConfig, layers: Sequence[int]) -> ChunkStore:
+    """Where a computation's finished chunks live: valid for the same inputs, chunking and batching."""
+    return ChunkStore(cache_dir / "chunks" / name, inputs_hash(key, config.chunk, config.extract_batch_size, list(layers)))
+
+
+def _heldout_means(model, config: AxisConfig, heldout, cache_dir: Path, path: Path, meta: dict[str, Any],
+                   shard: Shard) -> tuple[Tensor | None, bool]:
     key = inputs_hash(model.cfg.model_name, [r["key"] for r in heldout], [r["response"] for r in heldout])
     return _cached_tensor(
         path, key,
-        lambda: extract_means(model, record_chats(model, heldout), meta["layers"], batch_size=config.extract_batch_size,
-                              progress=config.progress),
+        lambda: sharded_means(model, len(heldout), lambda a, b: record_chats(model, heldout[a:b]), meta["layers"],
+                              batch_size=config.extract_batch_size, chunk=config.chunk, progress=config.progress,
+                              store=_chunk_store(cache_dir, "heldout_means", key, config, meta["layers"]), shard=shard),
         dict(method="held-out response means", keys=[r["key"] for r in heldout], **meta),
     )
 
@@ -151,11 +178,32 @@ def _generate(model, config: AxisConfig, personas: PersonaSet, cache_dir: Path) 
 
         if not config.api_model:
             raise InputFormatError("--api needs --api-model NAME (the endpoint's model name)")
-        client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url))
+        client = ChatClient(ApiConfig.from_env(config.api_model, config.api_url, **config.api_options))
         cache = response_cache(cache_dir, CACHE_PREFIX, f"api-{config.api_model}", config.sampling)
         return generate_api(client, cache, items, config.sampling, progress=config.progress)
     cache = response_cache(cache_dir, CACHE_PREFIX, model.cfg.model_name, config.sampling)
     return generate_local(model, cache, items, config.sampling, config.batch_size, config.progress)
+
+
+def plan_axis(model, config: AxisConfig, world_size: int = 1) -> RunPlan:
+    """What :func:`run_axis` with ``config`` would cost (see :mod:`workbench.plan`): counted from the
+    planned items and their prompts through the chat template, timed from measured throughput."""
+    from workbench.chat import format_prompt
+
+    personas = load_personas(config.personas).subset(config.n_roles)
+    questions = select_questions(load_questions(config.questions), config.n_extraction, config.n_heldout)
+    items = plan_items(personas, questions, config.api_model or model.cfg.model_name, config.samples, config.all_role_prompts)
+    prompt_lengths = [len(format_prompt(model.tokenizer, item.messages())) for item in items]
+    new = config.sampling.max_new_tokens
+    n_heldout = sum(item.question.split == "heldout" for item in items)
+    return plan_run(
+        model, "axis", prompt_lengths=prompt_lengths, new_tokens=new, generation_batch=config.batch_size,
+        extraction_batch=config.extract_batch_size,
+        forward_tokens=sum(prompt_lengths) + len(items) * (new + 2),  # + the template's end-of-turn tokens
+        held_rows=min(config.chunk, len(items)) + len(personas.roles) + len(personas.default.prompts) + n_heldout,
+        judge_calls=len(items) if config.judge_model else 0, local=not (config.api_url or config.api_model),
+        world_size=world_size,
+    )
 
 
 def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -> RoleFilterResult | None:
@@ -163,7 +211,7 @@ def _judge(config: AxisConfig, personas: PersonaSet, records, cache_dir: Path) -
         return None
     from workbench.api import ApiConfig, ChatClient
 
-    client = ChatClient(ApiConfig.from_env(config.judge_model, config.judge_url or config.api_url))
+    client = ChatClient(ApiConfig.from_env(config.judge_model, config.judge_url or config.api_url, **config.api_options))
     slug = "".join(c if c.isalnum() else "-" for c in config.judge_model)
     judgements = judge_role_responses(client, JsonlCache(cache_dir / f"judge_{slug}.jsonl"), personas, records,
                                       progress=config.progress)
@@ -185,8 +233,12 @@ def _survivors(records: Sequence[dict[str, Any]], default_name: str) -> dict[str
     return {"default": defaults, "roles": len(records) - defaults}
 
 
-def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
+def run_axis(model, config: AxisConfig, out_dir: str | Path, shard: Shard = SINGLE) -> AxisResult | None:
     """Run the Assistant Axis method; writes caches and artifacts under ``out_dir``.
+
+    In a distributed run (``shard`` from :func:`workbench.distributed.start`) rank 0 generates and
+    judges while the others wait, every rank extracts its shard of chunks, and rank 0 merges,
+    analyses and returns the result; the other ranks return None.
 
     Bad input raises before any generation. When the judge leaves too few responses, the figures
     that need them are :class:`~workbench.unavailable.Unavailable` and everything else is returned.
@@ -199,8 +251,9 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
     layer = check_layer(config.layer if config.layer is not None else default_layer(model), n_layers, "--layer")
     layers = list(range(n_layers))
 
-    records = _generate(model, config, personas, cache_dir)
-    judge = _judge(config, personas, records, cache_dir)
+    with shard.main_first():
+        records = _generate(model, config, personas, cache_dir)
+        judge = _judge(config, personas, records, cache_dir)
     kept = [r for r in records if usable(r) and (judge is None or r["key"] in judge.kept_keys)]
     default_name = personas.default.name
     extraction = [r for r in kept if r["split"] == "extraction"]
@@ -247,10 +300,15 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
     vec_key = inputs_hash(model.cfg.model_name, [r["key"] for r in extraction], [r["response"] for r in extraction])
     vectors, reused_vectors = _cached_tensor(
         artifact_dir / "persona_vectors", vec_key,
-        lambda: persona_vectors(model, extraction, units, layers, config.extract_batch_size, progress=config.progress),
+        lambda: persona_vectors(model, extraction, units, layers, config.extract_batch_size, config.chunk, config.progress,
+                                store=_chunk_store(cache_dir, "persona_vectors", vec_key, config, layers), shard=shard),
         dict(method="persona vectors: mean response activation per persona", units=unit_names, groups=unit_groups,
              n_responses=len(extraction), **meta),
     )
+    if vectors is None:  # a rank other than 0: its shard of the held-out means too, then rank 0 goes on alone
+        if heldout:
+            _heldout_means(model, config, heldout, cache_dir, artifact_dir / "heldout_means", meta, shard)
+        return None
     axis = LayerVectors(space.assistant_axis(vectors[is_default_unit], vectors[~is_default_unit]), provenance(
         method="assistant_axis = mean(default) - mean(roles)", default_units=[u for u, d in zip(unit_names, is_default_unit) if d],
         n_role_units=int((~is_default_unit).sum()), persona_source=personas.source, default_layer=layer,
@@ -278,7 +336,8 @@ def run_axis(model, config: AxisConfig, out_dir: str | Path) -> AxisResult:
         mark(HELDOUT_FIGURES + ("heldout_mean_projection_by_group",), Unavailable(
             f"no held-out response survived ({_filter_note(config, judge)})"))
     else:
-        held_means, reused_heldout = _heldout_means(model, config, heldout, artifact_dir / "heldout_means", meta)
+        held_means, reused_heldout = _heldout_means(model, config, heldout, cache_dir, artifact_dir / "heldout_means",
+                                                    meta, shard)
         held_projection = space.project(held_means[:, layer], axis.at(layer))
         held_groups = [group_of[r["persona"]] for r in heldout]
         summary["heldout_mean_projection_by_group"] = space.mean_by_group(held_projection, held_groups)

@@ -21,9 +21,11 @@ from torch import Tensor
 from workbench.api import ChatClient
 from workbench.artifacts import LayerVectors, load_vectors
 from workbench.cache import JsonlCache
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, Shard
 from workbench.generate import Sampling
 from workbench.layers import sweep_layers
 from workbench.metrics import TraitExample
+from workbench.plan import RunPlan, plan_run
 from workbench.responses import generate_api, generate_local, record_chats, response_cache, usable
 from workbench.unavailable import Unavailable
 
@@ -54,6 +56,7 @@ class TraitConfig:
     n_examples: int | None = None
     sweep_layers: tuple[int, ...] | None = None
     sweep: SweepConfig = field(default_factory=lambda: SweepConfig(layers=()))
+    chunk: int = DEFAULT_CHUNK
 
 
 @dataclass
@@ -74,6 +77,7 @@ class TraitRun:
     config: TraitConfig = TraitConfig()
     clients: Clients = field(default_factory=Clients)
     progress: bool = True
+    shard: Shard = SINGLE
 
     @property
     def cache_dir(self) -> Path:
@@ -98,10 +102,13 @@ class TraitRun:
             records = judge_records(self.clients.judge, judge_cache, self.trait, records, self.progress)
         return records
 
-    def extract(self) -> tuple[dict[str, LayerVectors] | Unavailable, list[tuple[dict, dict]]]:
+    def extract(self) -> tuple[dict[str, LayerVectors] | Unavailable | None, list[tuple[dict, dict]]]:
         """Trait vectors (response, prompt, prompt_last) from the filtered pairs, saved as artifacts;
-        :class:`Unavailable` saying how many responses were generated and usable when no pair is left."""
-        records = self.responses("extract", self.config.n_extract_questions)
+        :class:`Unavailable` saying how many responses were generated and usable when no pair is left.
+        In a distributed run rank 0 generates first, every rank extracts its shard, rank 0 merges
+        (the other ranks get None)."""
+        with self.shard.main_first():
+            records = self.responses("extract", self.config.n_extract_questions)
         judged = self.clients.judge is not None
         pairs = contrastive_pairs(records, judged, self.config.pair_thresholds)
         if not pairs:
@@ -111,7 +118,10 @@ class TraitRun:
                     "responses have no trait score)" if judged else "both sides of a pair must be usable")
             return Unavailable(f"no contrastive pair left: {sum(usable(r) for r in records)} of {len(records)} "
                                f"responses usable; {rule}"), pairs
-        vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress)
+        vectors = extract_trait_vectors(self.model, pairs, self.trait.name, progress=self.progress, chunk=self.config.chunk,
+                                        store_dir=self.cache_dir / "chunks", shard=self.shard)
+        if vectors is None:
+            return None, pairs
         for select, vector in vectors.items():
             vector.save(trait_vector_path(self.out_dir, self.trait.name, select))
         return vectors, pairs
@@ -168,13 +178,16 @@ class TraitRun:
 
     def run(
         self, stages: tuple[str, ...] = ("steer", "monitor"), vector: LayerVectors | None = None
-    ) -> tuple[dict[str, Any], dict[str, LayerVectors]]:
+    ) -> tuple[dict[str, Any], dict[str, LayerVectors]] | None:
         """Extract (always: its responses also set the activation norms), then ``stages``; an
         imported ``vector`` replaces the extracted response vector for steering and monitoring.
-        Returns the summary fragment and the vectors."""
+        Returns the summary fragment and the vectors (None on ranks other than 0: rank 0 steers
+        and monitors alone)."""
         started = time.time()
         out: dict[str, Any] = {"trait": self.trait.name, "judged": self.clients.judge is not None, "unavailable": {}}
         extracted, pairs = self.extract()
+        if extracted is None or not self.shard.is_main:
+            return None
         vectors = {} if isinstance(extracted, Unavailable) else extracted
         out |= {"n_pairs": len(pairs), "artifacts": [str(trait_vector_path(Path(), self.trait.name, s)) for s in vectors]}
         if isinstance(extracted, Unavailable):
@@ -226,6 +239,32 @@ def geometry(vectors: dict[str, LayerVectors], layer: int, axis: LayerVectors | 
     return names, cosine_matrix(torch.stack([named[n].at(layer) for n in names]))
 
 
+def plan_traits(model, traits: list[TraitData], config: TraitConfig = TraitConfig(), clients: Clients | None = None,
+                stages: tuple[str, ...] = ("steer", "monitor"), world_size: int = 1) -> RunPlan:
+    """What extraction for ``traits`` would cost (see :mod:`workbench.plan`): both sides of every
+    extraction question, three readings each (response, prompt, last prompt token). The steering
+    sweep and monitoring that ``stages`` add are noted, not counted."""
+    from workbench.chat import format_prompt
+
+    from vectors.traits.responses import plan_items
+
+    clients = clients or Clients()
+    prompt_lengths = [
+        len(format_prompt(model.tokenizer, item.messages())) for trait in traits
+        for item in plan_items(trait, "extract", config.n_extract_questions, config.samples, config.all_instructions,
+                               config.templates)
+    ]
+    new = config.sampling.max_new_tokens
+    notes = (f"not counted: {', '.join(stages)} (run after extraction on rank 0)",) if stages else ()
+    return plan_run(
+        model, "traits", prompt_lengths=prompt_lengths, new_tokens=new, generation_batch=8, extraction_batch=16,
+        forward_tokens=sum(prompt_lengths) * 3 + len(prompt_lengths) * (new + 2),
+        held_rows=min(config.chunk, len(prompt_lengths)) + len(prompt_lengths),
+        judge_calls=len(prompt_lengths) if clients.judge else 0, local=clients.generator is None,
+        world_size=world_size, notes=notes,
+    )
+
+
 @dataclass
 class TraitsResult:
     """Each trait's summary fragment, the vector each one steered and monitored with (its response
@@ -249,15 +288,22 @@ def run_traits(
     model, traits: list[TraitData], out_dir: Path, config: TraitConfig = TraitConfig(),
     clients: Clients | None = None, stages: tuple[str, ...] = ("steer", "monitor"),
     vector: LayerVectors | None = None, axis: LayerVectors | None = None, progress: bool = True,
-) -> TraitsResult:
-    """Run the pipeline for each trait, then the geometry of their vectors (with ``axis`` when given)."""
+    shard: Shard = SINGLE,
+) -> TraitsResult | None:
+    """Run the pipeline for each trait, then the geometry of their vectors (with ``axis`` when given).
+    None on ranks other than 0 of a distributed run, which only extract their shards."""
     summaries, response_vectors, runs = {}, {}, []
     for trait in traits:
-        runs.append(TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress))
-        summary, vectors = runs[-1].run(stages, vector)
+        runs.append(TraitRun(model, trait, Path(out_dir), config, clients or Clients(), progress, shard=shard))
+        done = runs[-1].run(stages, vector)
+        if done is None:
+            continue
+        summary, vectors = done
         summaries[trait.name] = summary
         if vectors:
             response_vectors[trait.name] = vectors.get("imported", vectors.get("response"))
+    if not shard.is_main:
+        return None
     chosen = [s.get("chosen_layer") for s in summaries.values() if s.get("chosen_layer") is not None]
     layer = chosen[0] if chosen else runs[0].reading_layer()
     if not response_vectors:

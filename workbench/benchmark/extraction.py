@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import time
+
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -40,8 +42,8 @@ def reference_means(hf_model, chats: Sequence[ChatTokens]) -> Float[Tensor, "n l
     out = []
     for chat in chats:
         (start, end), = chat.assistant_spans
-        outputs = hf_model(torch.tensor([chat.ids[:end]]), output_hidden_states=True)
-        out.append(torch.stack([h[0, start:end].mean(dim=0).detach().cpu() for h in outputs.hidden_states[1:]]))
+        outputs = hf_model(torch.tensor([chat.ids[:end]], device=hf_model.device), output_hidden_states=True)
+        out.append(torch.stack([h[0, start:end].float().mean(dim=0).detach().cpu() for h in outputs.hidden_states[1:]]))
         del outputs
     return torch.stack(out)
 
@@ -106,3 +108,25 @@ def measure_extraction(
             "speedup_mid_vs_reference": reference.median / timings["extract_to_mid_layer"].median,
         },
     }
+
+
+def measure_batch_scaling(model, chats: Sequence[ChatTokens], batch_sizes: Sequence[int]) -> dict:
+    """All-layer extraction of the same chats at each batch size, once each after a warm-up batch:
+    tokens per second (and the peak GPU memory of each on a GPU)."""
+    layers = list(range(model.cfg.n_layers))
+    tokens = sum(len(c) for c in chats)
+    cuda = torch.device(model.cfg.device).type == "cuda"
+    rows = []
+    for batch_size in batch_sizes:
+        extract_means(model, chats[:batch_size], layers, batch_size=batch_size, progress=False)  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        extract_means(model, chats, layers, batch_size=batch_size, progress=False)
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        rows.append({"batch_size": batch_size, "seconds": seconds, "tokens_per_second": tokens / seconds}
+                    | ({"peak_gpu_memory_mib": torch.cuda.max_memory_allocated() / 2**20} if cuda else {}))
+    return {"n_responses": len(chats), "tokens": tokens, "rows": rows}

@@ -22,14 +22,17 @@ import torch
 from workbench.benchmark import inputs
 from workbench.benchmark.dashboards import measure_dashboards
 from workbench.benchmark.decomposition import measure_decomposition
-from workbench.benchmark.extraction import measure_extraction
+from workbench.benchmark.extraction import measure_batch_scaling, measure_extraction
 from workbench.benchmark.generation import measure_generation
 from workbench.benchmark.isolated import measure_memory, measure_projection
 from workbench.benchmark.training import measure_training
 from workbench.errors import InputFormatError
 
 
-FIGURES = ("extraction", "generation", "decomposition", "dashboards", "projection", "memory", "training")
+FIGURES = ("extraction", "batch_scaling", "generation", "decomposition", "dashboards", "projection", "memory", "training")
+# Projection and memory run in child processes that read the model back from a file: not for a
+# random 27B model on a GPU (``--random-weights``); their figures are left out there.
+RANDOM_WEIGHT_FIGURES = ("extraction", "batch_scaling", "generation", "decomposition")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class BenchConfig:
     conversation_tokens: int = 5000
     chunk_size: int = 256
     memory_sizes: tuple[int, int] = (64, 512)
+    scaling_batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     memory_repeats: int = 3
     train_batch: int = 8
     train_tokens: int = 64
@@ -71,7 +75,8 @@ class BenchConfig:
                    generation_prompts=2, generation_batch=2, new_tokens=3, cap_layers=2,
                    decoder_shape=(2048, 256), dashboard_features=2, dashboard_rows=2, dashboard_width=4096,
                    conversation_tokens=300, chunk_size=64,
-                   memory_sizes=(4, 16), memory_repeats=1, train_batch=2, train_tokens=24)
+                   memory_sizes=(4, 16), memory_repeats=1, scaling_batch_sizes=(1, 4),
+                   train_batch=2, train_tokens=24)
 
 
 def _meets(value: float, op: str, target: float) -> bool:
@@ -194,7 +199,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
         model.cfg.model_name = SHIPPED_MODEL
     n_layers, d_model, tokenizer = model.cfg.n_layers, model.cfg.d_model, model.tokenizer
     mid = n_layers // 2
-    result["model"] = {"name": model.cfg.model_name, "n_layers": n_layers, "d_model": d_model}
+    result["model"] = {"name": model.cfg.model_name, "n_layers": n_layers, "d_model": d_model,
+                       "device": str(model.cfg.device), "dtype": str(model.cfg.dtype)}
     chats = inputs.persona_chats(tokenizer, max(config.responses, *config.memory_sizes), config.response_tokens)
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         model_file = Path(tmp) / "model.pt"
@@ -204,6 +210,7 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
             "extraction": lambda: measure_extraction(
                 model, hf_model, chats[: config.responses], mid, config.batch_size,
                 config.reference_responses, config.repeats, progress),
+            "batch_scaling": lambda: measure_batch_scaling(model, chats[: config.responses], config.scaling_batch_sizes),
             "generation": lambda: measure_generation(
                 model, hf_model, inputs.generation_prompts(tokenizer, config.generation_prompts), mid, config.new_tokens,
                 config.generation_batch, config.cap_layers, config.repeats, progress),
@@ -222,6 +229,8 @@ def _run(config: BenchConfig, model, hf_model, progress: bool) -> Iterator[dict]
             if name in config.figures:
                 result[name] = figures[name]()
                 result["goals"] = _goals(result, n_layers, mid)
+                if torch.cuda.is_available():
+                    result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
                 yield result
     result["complete"] = True
     yield result

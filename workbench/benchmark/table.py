@@ -31,6 +31,13 @@ def _dashboards(d: dict) -> list[str]:
             f"{d['corpus_tokens']} corpus tokens, s | {d['seconds']:.3g} (corpus pass {d['corpus_forward_seconds']:.3g}) |"]
 
 
+def _batch_scaling(scaling: dict) -> list[str]:
+    return [f"| extraction, all layers, batch {r['batch_size']}, {scaling['tokens']} tokens, tokens/s (one run) "
+            f"| {r['tokens_per_second']:.4g}"
+            + (f" (peak GPU {r['peak_gpu_memory_mib']:.0f} MiB)" if "peak_gpu_memory_mib" in r else "") + " |"
+            for r in scaling["rows"]]
+
+
 def _projection(proj: dict) -> list[str]:
     seconds, peak = proj["seconds"], proj["peak_increase_mib"]
     return [f"| projection of {proj['tokens']} tokens at layer {proj['layer']}, s "
@@ -50,7 +57,7 @@ def _training(t: dict) -> list[str]:
             f"lora_step), tokens/s | {rate['best']:.1f} / {rate['median']:.1f} |" for name, rate in t["tokens_per_s"].items()]
 
 
-_FIGURES = {"extraction": _extraction, "generation": _generation, "decomposition": _decomposition,
+_FIGURES = {"extraction": _extraction, "batch_scaling": _batch_scaling, "generation": _generation, "decomposition": _decomposition,
             "dashboards": _dashboards, "projection": _projection, "memory": _memory,
             "training": _training}
 

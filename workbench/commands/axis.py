@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from workbench.commands.scale_options import add_scale_options, api_overrides, start, stop
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("axis", help="map persona space and extract the Assistant Axis")
@@ -35,6 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=64, help="generation batch size")
     parser.add_argument("--device", default="cpu")
+    add_scale_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -45,7 +48,7 @@ def run(args) -> int:
 
     from workbench.unavailable import EXIT_OK, EXIT_PARTIAL, by_reason
 
-    from vectors.axis.pipeline import AxisConfig, run_axis
+    from vectors.axis.pipeline import AxisConfig, plan_axis, run_axis
     from vectors.axis.report import add_axis_sections
 
     config = AxisConfig(
@@ -53,10 +56,19 @@ def run(args) -> int:
         n_heldout=args.n_heldout, samples=args.samples, all_role_prompts=args.all_prompts,
         sampling=Sampling(args.max_new_tokens, args.temperature, args.top_p, args.seed), batch_size=args.batch_size,
         layer=args.layer, api_url=args.api, api_model=args.api_model, judge_model=args.judge,
-        judge_url=args.judge_url, min_passing=args.min_passing,
+        judge_url=args.judge_url, min_passing=args.min_passing, chunk=args.chunk, api_options=api_overrides(args),
     )
-    model = load_model(args.model, device=args.device)
-    result = run_axis(model, config, args.out)
+    shard, device = start(args)
+    model = load_model(args.model, device=device)
+    if shard.is_main:
+        print(plan_axis(model, config, shard.world_size).render(), flush=True)
+    if args.plan:
+        stop(shard)
+        return 0
+    result = run_axis(model, config, args.out, shard)
+    stop(shard)  # on an error torchrun stops the other ranks
+    if result is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs
+        return 0
     report = Report(f"Assistant Axis: {result.summary['model']}")
     add_axis_sections(report, result)
     write_run(args.out, result.to_summary(), report)

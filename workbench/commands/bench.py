@@ -15,7 +15,11 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); 1 avoids OpenMP stalls on an oversubscribed machine")
     parser.add_argument("--only", nargs="+", default=None, metavar="FIGURE",
-                        help="run only these figures: extraction generation decomposition dashboards projection memory training")
+                        help="run only these figures: extraction batch_scaling generation decomposition dashboards projection memory training")
+    parser.add_argument("--random-weights", metavar="CONFIG",
+                        help="no download: random bf16 weights of this config (gemma-2-27b-it, gemma-2-2b-it, "
+                        "tiny-gemma-2); figures extraction, generation, decomposition")
+    parser.add_argument("--device", default="cpu", help="device for --random-weights (e.g. cuda)")
     parser.set_defaults(func=run)
 
 
@@ -32,7 +36,14 @@ def run(args) -> int:
     config = replace(config, repeats=args.repeats or config.repeats, threads=args.threads,
                      memory_repeats=args.memory_repeats or config.memory_repeats,
                      figures=tuple(args.only) if args.only else config.figures)
-    result = run_benchmark(config, out=args.out)
+    model = hf_model = None
+    if args.random_weights:
+        from workbench.benchmark.random_model import random_models
+        from workbench.benchmark.run import RANDOM_WEIGHT_FIGURES
+
+        model, hf_model = random_models(args.random_weights, args.device)
+        config = replace(config, figures=tuple(f for f in config.figures if f in RANDOM_WEIGHT_FIGURES))
+    result = run_benchmark(config, model=model, hf_model=hf_model, out=args.out)
     print(markdown(result))
     print(f"\nwrote {args.out}")
     return 0

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.commands.scale_options import add_scale_options, api_overrides, start, stop
+
 DEFAULT_OUT = Path("runs/traits")
 
 
@@ -23,6 +25,8 @@ def register(subparsers) -> None:
         p.add_argument("traits", nargs="+", help="built-in trait names, or names found in --trait-dir")
         _common(p)
         _pipeline_options(p)
+        p.add_argument("--device", default="cpu")
+        add_scale_options(p)
         p.set_defaults(func=run_pipeline, stages={"extract": (), "steer": ("steer",), "monitor": ("monitor",)}[action])
     p = sub.add_parser("screen", help="ΔP per training sample: projection of the data's response minus the model's own")
     p.add_argument("data", type=Path, help='JSONL of {"messages": [...]} (the last assistant message is y_i)')
@@ -125,12 +129,12 @@ def run_pipeline(args) -> int:
     from vectors.traits.report import add_traits_sections
     from vectors.traits.responses import PromptTemplates
     from vectors.traits.steering import SweepConfig
-    from vectors.traits.pipeline import Clients, TraitConfig, find_assistant_axis, run_traits
+    from vectors.traits.pipeline import Clients, TraitConfig, find_assistant_axis, plan_traits, run_traits
 
     traits = [load_trait(name, args.trait_dir or BUILTIN_DIR) for name in args.traits]
     clients = Clients(
-        generator=ChatClient(ApiConfig.from_env(args.api_model, args.api)) if args.api_model else None,
-        judge=ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api)) if args.judge_model else None,
+        generator=ChatClient(ApiConfig.from_env(args.api_model, args.api, **api_overrides(args))) if args.api_model else None,
+        judge=ChatClient(ApiConfig.from_env(args.judge_model, args.judge_api, **api_overrides(args))) if args.judge_model else None,
     )
     config = TraitConfig(
         n_extract_questions=args.questions, n_eval_questions=args.eval_questions, samples=args.samples,
@@ -142,15 +146,25 @@ def run_pipeline(args) -> int:
         sweep=SweepConfig(layers=(), coefficients=tuple(args.coefficients), n_random=args.n_random,
                           n_coherence_questions=args.coherence_questions,
                           sampling=Sampling(max_new_tokens=args.steer_max_new_tokens)),
+        chunk=args.chunk,
     )
+    shard, device = start(args)
     vector = None
     if args.vector:  # an artifact's sidecar names no file: the summary's vector_source comes from here
-        model, vector = load_model_and_vectors(args.vector, args.model)
+        model, vector = load_model_and_vectors(args.vector, args.model, device)
         vector = replace(vector, metadata={**vector.metadata, "source": str(args.vector)})
     else:
-        model = load_model(args.model)
+        model = load_model(args.model, device=device)
+    if shard.is_main:
+        print(plan_traits(model, traits, config, clients, args.stages, shard.world_size).render(), flush=True)
+    if args.plan:
+        stop(shard)
+        return 0
     axis = find_assistant_axis(args.out, model.cfg.n_layers, model.cfg.d_model)
-    result = run_traits(model, traits, args.out, config, clients, args.stages, vector, axis)
+    result = run_traits(model, traits, args.out, config, clients, args.stages, vector, axis, shard=shard)
+    stop(shard)  # on an error torchrun stops the other ranks
+    if result is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs
+        return 0
     report = Report(f"Trait vectors ({args.traits_command}): {', '.join(args.traits)}")
     add_traits_sections(report, result)
     summary = None

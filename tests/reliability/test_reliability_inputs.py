@@ -42,7 +42,7 @@ from vectors.traits.data import BUILTIN_DIR as BUILTIN_TRAITS
 from vectors.traits.data import load_trait_files, parse_heldout, parse_trait_file
 from vectors.drift.transcripts import load_transcripts
 
-CORPUS = Path(__file__).parent / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "bad_inputs"
 N_LAYERS, D_MODEL = 30, 576  # the shipped model's shape, which the corpus vectors are checked against
 
 

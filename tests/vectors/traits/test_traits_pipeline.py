@@ -40,9 +40,9 @@ def test_steer_cli_writes_summary_report_artifacts_and_reuses_caches(shipped, tm
     assert vector.metadata["trait"] == "pirate" and vector.vectors[12].norm() > 0
     html = (out / "report.html").read_text()
     assert "Trait: pirate" in html and "Trait geometry" in html and html.count("plotly.js v") <= 2
-    cached = [(out / "cache" / p.name).read_text() for p in sorted((out / "cache").iterdir())]
+    cached = [(out / "cache" / p.name).read_text() for p in sorted((out / "cache").glob("*.jsonl"))]
     assert main(["traits", "monitor", "pirate", "--out", str(out), *TINY]) == 0
-    assert [(out / "cache" / p.name).read_text()[: len(c)] for p, c in zip(sorted((out / "cache").iterdir()), cached)] == cached
+    assert [(out / "cache" / p.name).read_text()[: len(c)] for p, c in zip(sorted((out / "cache").glob("*.jsonl")), cached)] == cached
     monitoring = json.loads((out / "summary.json").read_text())["traits"]["pirate"]["monitoring"]
     assert monitoring["n"] == 6 and "steering" in json.loads((out / "summary.json").read_text())["traits"]["pirate"]
     assert -1 <= monitoring["r_prompt_last"] <= 1

@@ -17,7 +17,7 @@ from openai_server import FakeOpenAI
 from workbench.api import ApiConfig, ChatClient
 from workbench.judge import judge_roles, judge_trait, parse_score, role_judge_prompt, role_pass_rates
 
-CORPUS = [json.loads(line) for line in (Path(__file__).parent / "data" / "judge_outputs.jsonl").read_text().splitlines()]
+CORPUS = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "judge_outputs.jsonl").read_text().splitlines()]
 
 
 def _client(server):

@@ -1,0 +1,52 @@
+"""``--plan``: exact counts from the planned items, throughput measured once per shape and cached."""
+
+import torch
+
+import vectors.axis.pipeline as axis_module
+from vectors.axis.personas import load_personas, load_questions, select_questions
+from vectors.axis.responses import plan_items
+from workbench.generate import Sampling
+from workbench.plan import Throughput, cache_file
+
+CONFIG = axis_module.AxisConfig(n_roles=2, n_extraction=2, n_heldout=1, batch_size=8, progress=False,
+                                sampling=Sampling(max_new_tokens=8, temperature=0.7, top_p=0.9))
+
+
+def test_axis_plan_counts_and_caches_throughput(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))
+    personas = load_personas(None).subset(2)
+    items = plan_items(personas, select_questions(load_questions(None), 2, 1), model.cfg.model_name)
+    plan = axis_module.plan_axis(model, CONFIG)
+    assert plan.generations == len(items) and plan.judge_calls == 0 and plan.training_tokens == 0
+    assert plan.generated_tokens == 8 * len(items) and plan.forward_tokens > plan.prompt_tokens > 10 * len(items)
+    assert plan.throughput.source == "measured now" and cache_file().is_file()
+    assert plan.estimated_seconds > 0 and 400 < plan.model_mib < 1000  # 135M float32 parameters
+    again = axis_module.plan_axis(model, CONFIG, world_size=2)
+    assert again.throughput.source.startswith("cached") and again.throughput.step_seconds == plan.throughput.step_seconds
+    assert again.estimated_seconds < plan.estimated_seconds  # extraction split over two ranks
+    text = plan.render()
+    for label in ("generations", "judge calls", "forward tokens", "training tokens", "estimated time", "MiB"):
+        assert label in text
+    assert plan.to_summary()["generations"] == len(items)
+
+
+def test_throughput_arithmetic():
+    t = Throughput(prefill_seconds=2.0, step_seconds=0.5, forward_tokens_per_second=100.0, generation_batch=4,
+                   prompt_tokens=32, extraction_batch=16, sequence_tokens=48, source="test")
+    assert t.generation_seconds(8, 5) == 2 * (2.0 + 4 * 0.5)
+    assert t.forward_seconds(250) == 2.5
+    assert torch.isfinite(torch.tensor(t.generation_seconds(1, 1)))
+
+
+def test_scale_options_reach_the_api_config():
+    from workbench.api import ApiConfig
+    from workbench.cli import build_parser
+    from workbench.commands.scale_options import api_overrides
+
+    args = build_parser().parse_args(["axis", "--out", "x", "--plan", "--distributed", "--chunk", "32",
+                                      "--api-concurrency", "64", "--api-rps", "1000"])
+    assert args.plan and args.distributed and args.chunk == 32
+    config = ApiConfig.from_env("m", "http://127.0.0.1:1/v1", **api_overrides(args))
+    assert (config.max_concurrency, config.requests_per_second) == (64, 1000.0)
+    traits = build_parser().parse_args(["traits", "extract", "evil", "--plan", "--device", "cuda"])
+    assert traits.plan and traits.device == "cuda" and api_overrides(traits)["max_concurrency"] == 8

@@ -1,0 +1,7 @@
+"""``python -m workbench`` (what ``torchrun ... -m workbench`` runs): the ``workbench`` CLI."""
+
+import sys
+
+from workbench.cli import main
+
+sys.exit(main())
