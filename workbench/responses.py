@@ -75,8 +75,8 @@ def generate_local(
 
     def work(batch: list[Item]) -> list[dict[str, Any]]:
         conversations = [item.messages() for item in batch]
-        texts = generate_responses(model, conversations, batch_sampling(sampling, batch), interventions,
-                                   batch_size=batch_size, progress=False)
+        texts = generate_responses(model, conversations, batch_sampling(sampling, batch),
+                                   interventions=interventions, batch_size=batch_size, progress=False)
         return [item.record(text) for item, text in zip(batch, texts)]
 
     return run_cached(cache, [(item.key, item) for item in items], work, batch_size, description, progress)
