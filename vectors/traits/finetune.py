@@ -49,7 +49,7 @@ from workbench.unavailable import Unavailable
 from vectors.traits.data import TraitData
 from vectors.traits.monitor import load_screen_data, pearson_r, screen
 from vectors.traits.pipeline import TraitConfig, TraitRun
-from vectors.traits.responses import contrastive_pairs
+from vectors.traits.responses import PromptTemplates, contrastive_pairs
 
 # A small built-in capability check: the likelihood of the correct answer against two wrong ones.
 CAPABILITY_QUESTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -72,6 +72,7 @@ class FinetuneConfig:
     layer: int = 15
     n_train_questions: int | None = None
     samples: int = 1
+    all_instructions: bool = False
     n_eval_questions: int = 5
     n_examples: int | None = None
     prevent_coefs: tuple[float, ...] = ()
@@ -116,6 +117,9 @@ class FinetuneEval:
     shift_norm: float
     trait_metric: float
     trait_stderr: float
+    trait_vs_base: float
+    trait_vs_base_stderr: float
+    answer_persona_ratio: float
     perplexity_under_base: float
     repeated_ngram_share: float
     neutral_perplexity: float
@@ -161,6 +165,7 @@ class FinetuneStudy:
 
     def to_summary(self) -> dict[str, Any]:
         return {"trait": self.trait, "layer": self.layer, "sets": [s.to_summary() for s in self.sets],
+                "by_level": self.by_level(),
                 "finetunes": [e.to_summary() for e in self.evals],
                 "correlation": self.correlation.to_summary(),
                 "mitigation": [mitigation_row(e, self.layer) for e in self.evals
@@ -168,8 +173,33 @@ class FinetuneStudy:
                 "seconds": round(self.seconds, 1)}
 
 
+    def by_level(self) -> dict[str, Any]:
+        """The dose-response: the plain fine-tunes of the mixing levels in level order, each with its
+        paired trait difference to the base and the generation-based measure, and whether each rises
+        monotonically with the level."""
+        level_of = {s.name: s.level for s in self.sets if s.level is not None}
+        rows = sorted(((level_of[e.data], e) for e in self.evals if e.mitigation == "none" and e.data in level_of),
+                      key=lambda row: row[0])
+        table = [{"level": level, "trait_vs_base": e.trait_vs_base, "stderr": e.trait_vs_base_stderr,
+                  "answer_persona_ratio": e.answer_persona_ratio, "neutral_perplexity": e.neutral_perplexity}
+                 for level, e in rows]
+        return {"rows": table,
+                "trait_metric_monotone": _monotone([r["trait_vs_base"] for r in table]),
+                "answer_persona_ratio_monotone": _monotone([r["answer_persona_ratio"] for r in table])}
+
+
+def _monotone(values: Sequence[float]) -> bool | None:
+    """Non-decreasing over at least two finite values; None when there are fewer."""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2 or len(finite) < len(values):
+        return None
+    return all(b >= a for a, b in zip(finite, finite[1:]))
+
+
 def mitigation_row(e: FinetuneEval, layer: int) -> dict[str, Any]:
     return {"name": e.name, "mitigation": e.mitigation, "trait_metric": e.trait_metric,
+            "trait_vs_base": e.trait_vs_base, "trait_vs_base_stderr": e.trait_vs_base_stderr,
+            "answer_persona_ratio": e.answer_persona_ratio,
             "shift_prompt_last": e.shift_prompt_last[layer], "neutral_perplexity": e.neutral_perplexity,
             "capability_accuracy": e.capability_accuracy, "perplexity_under_base": e.perplexity_under_base}
 
@@ -196,6 +226,10 @@ def mixed_set(
     )
 
 
+def _stderr(values: Tensor) -> float:
+    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
 def write_jsonl(path: Path, conversations: Sequence[Sequence[Message]]) -> Path:
     atomic_write_text(path, "".join(json.dumps({"messages": list(c)}) + "\n" for c in conversations))
     return path
@@ -220,7 +254,7 @@ class FinetuneRun:
         c = self.config
         trait_run = TraitRun(self.model, self.trait, self.out_dir,
                              TraitConfig(n_extract_questions=c.n_train_questions, samples=c.samples,
-                                         all_instructions=False, sampling=c.sampling), progress=self.progress)
+                                         all_instructions=c.all_instructions, sampling=c.sampling), progress=self.progress)
         pairs = contrastive_pairs(trait_run.responses("extract", c.n_train_questions), judged=False)
         if not pairs:
             raise InputFormatError(f"trait {self.trait.name}: no usable (trait, normal) response pair to build data from")
@@ -263,8 +297,8 @@ class FinetuneRun:
                  train: dict[str, Any] | None = None) -> tuple[FinetuneEval, Tensor]:
         """Measure ``model`` (a fine-tune, or the base) under ``interventions``; also returns the
         prompt-last shift at the study's layer (for the null correlations)."""
-        examples = self.examples()
-        score = trait_metric(model, examples, interventions, progress=False)
+        score = trait_metric(model, self.examples(), interventions, progress=False)
+        paired = score.per_example - self.base_per_example  # each example scored on every model
         answers = generate_responses(model, [messages(None, q) for q in self.questions], self.config.eval_sampling,
                                      interventions, progress=False)
         means = self.means(model, answers, interventions)
@@ -274,11 +308,27 @@ class FinetuneRun:
         neutral_ppl = math.exp(-float(neutral.total.sum()) / max(float(neutral.n_tokens.sum()), 1.0))
         result = FinetuneEval(
             name, data, mitigation, self.projected(diff["prompt_last"]), self.projected(diff["response"]),
-            float(diff["prompt_last"][self.config.layer].norm()), score.value, score.stderr(), perplexity(self.model, self.questions, answers, progress=False),
+            float(diff["prompt_last"][self.config.layer].norm()), score.value, score.stderr(), float(paired.mean()),
+            _stderr(paired), self.persona_ratio(answers), perplexity(self.model, self.questions, answers, progress=False),
             repetition(answers).repeated_ngram_share, neutral_ppl, self.capability(model, interventions),
             tuple(answers), train or {},
         )
         return result, diff["prompt_last"][self.config.layer]
+
+    def persona_ratio(self, answers: Sequence[str]) -> float:
+        """Generation-based trait expression without a judge: per-token log-likelihood of the model's
+        own answers under the *base* model with the trait's positive system prompt minus with its
+        negative one (as the data was generated), averaged over instruction pairs and answers. It
+        reads the text the fine-tune writes, not its activations, so r(shift, it) is not circular."""
+        kept = [(q, a) for q, a in zip(self.questions, answers) if a.strip()]
+        if not kept:
+            return float("nan")
+        templates, name = PromptTemplates(), self.trait.name
+        sides = [[messages(templates.system(name, side, getattr(pair, side)), q, a) for q, a in kept]
+                 for pair in self.trait.instructions for side in ("pos", "neg")]
+        per_token = response_loglik(self.model, [c for side in sides for c in side], progress=False).per_token()
+        pos_neg = per_token.view(len(self.trait.instructions), 2, len(kept))
+        return float((pos_neg[:, 0] - pos_neg[:, 1]).mean())
 
     def capability(self, model, interventions: Sequence[Intervention] = ()) -> float:
         """Share of the built-in questions whose correct answer is the most likely (per token)."""
@@ -304,6 +354,7 @@ class FinetuneRun:
         sets = self.screened(self.user_sets(data_paths) if data_paths else self.builtin_sets())
         self.neutral = self.base_answers()
         self.base_means = self.means(self.model, self.neutral)
+        self.base_per_example = trait_metric(self.model, self.examples(), progress=False).per_example
         base_eval, base_shift = self.evaluate("base", "-", "base", self.model)
         evals, shifts = [base_eval], [base_shift]
         strongest = max(sets, key=lambda s: (s.level if s.level is not None else -1, s.delta_p or 0))

@@ -22,6 +22,16 @@ def add_finetune_sections(report: Report, summary: dict[str, Any]) -> None:
     data.text("The model's own answers under the trait's positive (trait) and negative (normal) system prompts, "
               "stored without the system prompt, mixed at each level; ΔP is the mean screening score.")
     data.table(summary["sets"])
+    dose = summary.get("by_level", {})
+    if dose.get("rows"):
+        section = report.section(f"Fine-tuning ({trait}): trait by mixing level")
+        section.text(
+            "Trait metric of each plain fine-tune minus the base's, paired over the held-out examples (each "
+            "example is scored on every model), ± its standard error; and the generation-based measure: "
+            "per-token log-likelihood of the fine-tune's own answers under the base model with the trait's "
+            "positive minus its negative system prompt. Monotone in the level: trait metric "
+            f"{_yes_no(dose['trait_metric_monotone'])}, generation-based {_yes_no(dose['answer_persona_ratio_monotone'])}.")
+        section.table(dose["rows"])
     corr = summary["correlation"]
     section = report.section(f"Fine-tuning ({trait}): finetuning shift vs trait expression")
     if "unavailable" in corr:
@@ -51,6 +61,10 @@ def add_finetune_sections(report: Report, summary: dict[str, Any]) -> None:
 
 def _f(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "no")
 
 
 def _band(band) -> str:
