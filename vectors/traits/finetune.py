@@ -184,11 +184,11 @@ class FinetuneStudy:
                   "answer_persona_ratio": e.answer_persona_ratio, "neutral_perplexity": e.neutral_perplexity}
                  for level, e in rows]
         return {"rows": table,
-                "trait_metric_monotone": _monotone([r["trait_vs_base"] for r in table]),
-                "answer_persona_ratio_monotone": _monotone([r["answer_persona_ratio"] for r in table])}
+                "trait_metric_monotone": is_monotone([r["trait_vs_base"] for r in table]),
+                "answer_persona_ratio_monotone": is_monotone([r["answer_persona_ratio"] for r in table])}
 
 
-def _monotone(values: Sequence[float]) -> bool | None:
+def is_monotone(values: Sequence[float]) -> bool | None:
     """Non-decreasing over at least two finite values; None when there are fewer."""
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < 2 or len(finite) < len(values):

@@ -50,8 +50,10 @@ def register(subparsers) -> None:
     p.add_argument("--other-vector", type=Path, nargs="+", default=[], help="other traits' vectors for the null")
     p.add_argument("--layer", type=int, default=15, help="the vector's layer: shift, steering and ablation")
     p.add_argument("--questions", type=int, help="training questions (default all extraction questions)")
+    p.add_argument("--all-instructions", action="store_true",
+                   help="answer each training question under every instruction pair (5x the data) instead of one")
     p.add_argument("--eval-questions", type=int, default=5)
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--steps", type=int, default=10, help="LoRA steps (keep to 1-2 epochs: more memorises the set)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-tokens", type=int, default=64, help="tokens per training sequence")
     p.add_argument("--rank", type=int, default=8)
@@ -236,7 +238,8 @@ def run_finetune(args) -> int:
         vector = extracted["response"]
     others = {p.stem: load_vectors(p, model.cfg.n_layers, model.cfg.d_model) for p in args.other_vector}
     config = FinetuneConfig(
-        levels=levels, layer=args.layer, n_train_questions=args.questions, n_eval_questions=args.eval_questions,
+        levels=levels, layer=args.layer, n_train_questions=args.questions, all_instructions=args.all_instructions,
+        n_eval_questions=args.eval_questions,
         prevent_coefs=tuple(args.prevent_coef), ablate=args.ablate, inference_coefs=tuple(args.inference_coef),
         n_random=args.n_random, sampling=sampling,
         lora=LoraConfig(rank=args.rank, alpha=args.alpha, learning_rate=args.lr, steps=args.steps,

@@ -25,10 +25,10 @@ from workbench.demo.runner import RunContext
 TRAIT = "pirate"
 
 DEMO_CONFIG = FinetuneConfig(
-    levels=(0, 50, 100), layer=15, n_train_questions=8, n_eval_questions=4, n_examples=4, prevent_coefs=(0.5,),
+    levels=(0, 50, 100), layer=15, n_train_questions=20, n_eval_questions=4, n_examples=None, prevent_coefs=(0.5,),
     ablate=True, inference_coefs=(0.25,), n_random=100, sampling=Sampling(max_new_tokens=32, temperature=1.0),
     eval_sampling=Sampling(max_new_tokens=24),
-    lora=LoraConfig(rank=8, alpha=16, first_layer=12, steps=20, batch_size=4, max_tokens=64, learning_rate=5e-4),
+    lora=LoraConfig(rank=8, alpha=16, first_layer=12, steps=10, batch_size=4, max_tokens=64, learning_rate=1e-4),
 )
 QUICK_DEMO_CONFIG = FinetuneConfig(
     levels=(0, 100), layer=15, n_train_questions=2, n_eval_questions=2, n_examples=2, prevent_coefs=(0.5,),

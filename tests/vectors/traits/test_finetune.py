@@ -4,6 +4,7 @@ persona_vectors-format data. Tiny sizes on the shipped model."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from workbench.models import hf_twin
 from workbench.train import LoraConfig, TrainRun, _batch, lora_model, response_loss
 
 from vectors.traits.data import load_trait
-from vectors.traits.finetune import FinetuneConfig, FinetuneRun, fisher_interval
+from vectors.traits.finetune import FinetuneConfig, FinetuneRun, fisher_interval, is_monotone
 from vectors.traits.monitor import load_screen_data
 
 TINY = LoraConfig(rank=4, alpha=8, first_layer=24, steps=4, batch_size=2, max_tokens=40, learning_rate=1e-3,
@@ -106,7 +107,19 @@ def test_levels_0_shift_is_zero_within_noise(model, pirate_vector, tmp_path):
     assert abs(level0.shift_prompt_last[26]) < 3 * noise
     summary = study.to_summary()
     assert summary["finetunes"][1]["train"]["steps"] == TINY.steps
+    # The paired trait difference: zero for the base against itself, finite for the fine-tune; the
+    # generation-based measure is finite; one level cannot be called monotone.
+    assert base.trait_vs_base == 0.0 and math.isfinite(level0.trait_vs_base_stderr)
+    assert math.isfinite(base.answer_persona_ratio) and math.isfinite(level0.answer_persona_ratio)
+    assert [row["level"] for row in summary["by_level"]["rows"]] == [0]
+    assert summary["by_level"]["trait_metric_monotone"] is None
     json.dumps(summary)
+
+
+def test_is_monotone():
+    assert is_monotone([-0.1, 0.0, 0.0, 0.3]) is True
+    assert is_monotone([0.2, 0.1]) is False
+    assert is_monotone([0.1]) is None and is_monotone([0.1, float("nan")]) is None
 
 
 def test_fisher_interval():
