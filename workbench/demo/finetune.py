@@ -2,9 +2,11 @@
 trait metric with its random-direction null, and plain / preventative / CAFT / inference-time
 steering side by side (:mod:`vectors.traits.finetune`).
 
-Uses the pirate response vector the trait stage put in the context. Sizes: 8 training questions at
-0/50/100% pirate, 20 LoRA steps (rank 8, layers ≥ 12, batch 4, ≤ 64 tokens), preventative α 0.5,
-CAFT, inference-time steering −0.25, layer 15 (``--quick``: 2 questions, 0/100%, 2 steps on layers ≥ 14; about 85 s here).
+Uses the pirate response vector the trait stage put in the context. Sizes: 20 training questions at
+0/50/100% pirate, 10 LoRA steps at lr 1e-4 (two epochs: more memorises the set and lowers every trait
+example's likelihood; rank 8, layers ≥ 12, batch 4, ≤ 64 tokens), all 8 held-out examples,
+preventative α 0.5, CAFT, inference-time steering −0.25, layer 15; 243 s of CPU measured
+(``docs/finetune.md``) (``--quick``: 2 questions, 0/100%, 2 steps on layers ≥ 14; about 85 s here).
 """
 
 from __future__ import annotations
