@@ -24,7 +24,7 @@ from workbench.chat import Message, format_conversation
 from workbench.errors import InputFormatError
 from workbench.generate import Sampling
 from workbench.stats import Interval, nested_bootstrap_mean
-from vectors.drift.capability import (CapabilityCost, CapabilityScores, ChoiceItem, NeutralAnswer, capability_cost,
+from vectors.capability import (CapabilityCost, CapabilityScores, ChoiceItem, NeutralAnswer, capability_cost,
                                       capability_scores)
 from vectors.drift.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
 from vectors.drift.projection import ChatProjection, project_chat

@@ -78,7 +78,7 @@ def capability_sets(n_items: int | None) -> tuple[list, list]:
     """The multiple-choice items and neutral answers, or ``n_items`` items spread evenly over the
     set (every kind represented) with a quarter as many neutral answers, for quick runs."""
     from workbench.errors import InputFormatError
-    from vectors.drift.capability import load_choice_items, load_neutral_answers
+    from vectors.capability import load_choice_items, load_neutral_answers
 
     items, neutral = load_choice_items(), load_neutral_answers()
     if n_items is None:
