@@ -8,9 +8,13 @@ extracts spells them the same way (see :mod:`workbench.distributed` and :mod:`wo
 from __future__ import annotations
 
 
-def add_scale_options(parser) -> None:
+def add_plan_option(parser) -> None:
     parser.add_argument("--plan", action="store_true",
                         help="print what the run would cost (generations, judge calls, tokens, memory, time) and stop")
+
+
+def add_scale_options(parser) -> None:
+    add_plan_option(parser)
     parser.add_argument("--distributed", action="store_true",
                         help="shard extraction over torchrun ranks: torchrun --nproc-per-node N -m workbench ... --distributed")
     parser.add_argument("--chunk", type=int, default=256,
