@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.artifacts import LayerVectors
+from workbench.artifacts import LayerVectors, inputs_hash
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard
 from workbench.chat import format_conversation, format_prompt, messages
 from workbench.errors import ShapeError
 from workbench.metrics import TraitExample
@@ -138,7 +139,8 @@ def _checked(acts: Sequence[Tensor], corpus: Sequence[dict]) -> Sequence[Tensor]
 def decompose_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model=None, corpus: Sequence[dict] | None = None,
     k: int = 20, dashboards: int = 10, name: str = "vector", acts: Sequence[Tensor] | None = None,
-) -> VectorDecomposition:
+    shard: Shard = SINGLE, chunk_dir: Path | None = None, chunk: int = DEFAULT_CHUNK,
+) -> VectorDecomposition | None:
     """Decoder-cosine decomposition of ``vector`` (read at ``layer``) against chance; with a model and
     its corpus rows, also the encoder attribution, the top 5 + 5 features' contexts and the
     dashboards (:mod:`sae_analysis.dashboards`) of ``name`` and of the top ``dashboards`` features of
@@ -146,11 +148,21 @@ def decompose_vector(
 
     ``acts``: the corpus' activations at ``layer`` (:func:`sae_analysis.contexts.token_activations`)
     when the caller has them already: the corpus pass is most of the cost, and one pass serves every
-    vector read at the same layer."""
+    vector read at the same layer. Otherwise, with a ``torchrun`` ``shard``, the corpus pass is
+    sharded over the ranks through chunks under ``chunk_dir``; ranks other than 0 return None."""
     result = decompose(vector, sae.W_dec.detach(), k=k)
     reading = pages = None
     if model is not None and corpus is not None:
-        acts = ctx.token_activations(model, corpus, layer) if acts is None else _checked(acts, corpus)
+        if acts is not None:
+            acts = _checked(acts, corpus)
+        else:
+            store = None
+            if chunk_dir is not None:
+                key = inputs_hash([[row["ids"] for row in corpus], layer, model.cfg.model_name, str(model.cfg.dtype)])
+                store = ChunkStore(Path(chunk_dir), key)
+            acts = ctx.token_activations(model, corpus, layer, shard=shard, store=store, chunk=chunk)
+            if acts is None:
+                return None
         features = [h.index for h in result.top_positive[:5] + result.top_negative[:5]]
         reading = _read_corpus(model, sae, corpus, acts, features)
         if dashboards > 0:
