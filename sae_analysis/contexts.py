@@ -18,6 +18,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from workbench.chat import ChatTokens
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard, map_rows
 from workbench.errors import InputFormatError
 from workbench.forward import iter_batches
 from workbench.hooks import TokenCapture
@@ -47,16 +48,25 @@ def row_chat(row: dict) -> ChatTokens:
 
 
 def token_activations(
-    model, rows: Sequence[dict], layer: int, batch_size: int = 16, progress: bool = False
-) -> list[Float[Tensor, "pos d_model"]]:
-    """Residual stream at ``layer`` for every token of every row (one batched forward pass)."""
-    capture = TokenCapture((layer,))
-    out: list[Tensor | None] = [None] * len(rows)
-    for batch in iter_batches(model, [row_chat(row) for row in rows], [capture], batch_size=batch_size,
-                              stop_at_layer=layer + 1, progress=progress, desc=f"layer {layer} activations"):
-        for j, (i, length) in enumerate(zip(batch.indices, batch.lengths)):
-            out[i] = capture.values[layer][j, :length]
-    return out  # type: ignore[return-value]
+    model, rows: Sequence[dict], layer: int, batch_size: int = 16, progress: bool = False,
+    shard: Shard = SINGLE, store: ChunkStore | None = None, chunk: int = DEFAULT_CHUNK,
+) -> list[Float[Tensor, "pos d_model"]] | None:
+    """Residual stream at ``layer`` for every token of every row, in batched forward passes over
+    chunks of ``chunk`` rows. Sharded over ``torchrun`` ranks with ``shard`` and a ``store`` every
+    rank reads (:func:`workbench.distributed.map_rows`): rank 0 gets every row's activations in
+    order, the other ranks None."""
+    chats = [row_chat(row) for row in rows]
+
+    def compute(items: range) -> list[Tensor]:
+        capture = TokenCapture((layer,))
+        out: list[Tensor | None] = [None] * len(items)
+        for batch in iter_batches(model, [chats[i] for i in items], [capture], batch_size=batch_size,
+                                  stop_at_layer=layer + 1, progress=False):
+            for j, (i, length) in enumerate(zip(batch.indices, batch.lengths)):
+                out[i] = capture.values[layer][j, :length]
+        return out  # type: ignore[return-value]
+
+    return map_rows(len(rows), compute, chunk, store, shard, progress, f"layer {layer} activations")
 
 
 def response_tokens(rows: Sequence[dict], acts: Sequence[Tensor]) -> Float[Tensor, "n d_model"]:

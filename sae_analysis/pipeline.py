@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from jaxtyping import Float
 from torch import Tensor
 
-from workbench.artifacts import LayerVectors
+from workbench.artifacts import LayerVectors, inputs_hash
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard
 from workbench.chat import format_conversation, format_prompt, messages
 from workbench.errors import ShapeError
 from workbench.metrics import TraitExample
@@ -128,18 +129,40 @@ def _read_corpus(model, sae, corpus: Sequence[dict], acts: Sequence[Tensor], fea
     return CorpusReading(len(corpus), attribution, found)
 
 
+def _checked(acts: Sequence[Tensor], corpus: Sequence[dict]) -> Sequence[Tensor]:
+    """Activations handed in by a caller must be the corpus rows' own, one per row, token for token."""
+    if len(acts) != len(corpus) or any(a.shape[0] != len(r["ids"]) for a, r in zip(acts, corpus)):
+        raise ShapeError(f"activations for {len(acts)} rows do not match the {len(corpus)} corpus rows token for token")
+    return acts
+
+
 def decompose_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model=None, corpus: Sequence[dict] | None = None,
-    k: int = 20, dashboards: int = 10, name: str = "vector",
-) -> VectorDecomposition:
+    k: int = 20, dashboards: int = 10, name: str = "vector", acts: Sequence[Tensor] | None = None,
+    shard: Shard = SINGLE, chunk_dir: Path | None = None, chunk: int = DEFAULT_CHUNK,
+) -> VectorDecomposition | None:
     """Decoder-cosine decomposition of ``vector`` (read at ``layer``) against chance; with a model and
     its corpus rows, also the encoder attribution, the top 5 + 5 features' contexts and the
     dashboards (:mod:`sae_analysis.dashboards`) of ``name`` and of the top ``dashboards`` features of
-    each list (0: none)."""
+    each list (0: none).
+
+    ``acts``: the corpus' activations at ``layer`` (:func:`sae_analysis.contexts.token_activations`)
+    when the caller has them already: the corpus pass is most of the cost, and one pass serves every
+    vector read at the same layer. Otherwise, with a ``torchrun`` ``shard``, the corpus pass is
+    sharded over the ranks through chunks under ``chunk_dir``; ranks other than 0 return None."""
     result = decompose(vector, sae.W_dec.detach(), k=k)
     reading = pages = None
     if model is not None and corpus is not None:
-        acts = ctx.token_activations(model, corpus, layer)
+        if acts is not None:
+            acts = _checked(acts, corpus)
+        else:
+            store = None
+            if chunk_dir is not None:
+                key = inputs_hash([[row["ids"] for row in corpus], layer, model.cfg.model_name, str(model.cfg.dtype)])
+                store = ChunkStore(Path(chunk_dir), key)
+            acts = ctx.token_activations(model, corpus, layer, shard=shard, store=store, chunk=chunk)
+            if acts is None:
+                return None
         features = [h.index for h in result.top_positive[:5] + result.top_negative[:5]]
         reading = _read_corpus(model, sae, corpus, acts, features)
         if dashboards > 0:
@@ -177,16 +200,17 @@ def compare_vector(
     vector: Float[Tensor, " d_in"], layer: int, sae, spec: SAESpec, model, corpus: Sequence[dict],
     examples: Sequence[TraitExample], questions: Sequence[str] | None = None,
     config: ComparisonConfig = ComparisonConfig(), progress: bool = True, baselines: Baselines = Baselines(),
+    acts: Sequence[Tensor] | None = None,
 ) -> SteeringComparison:
     """Steer with ``vector``, its SAE features and the field's baselines (``baselines``: prompting,
     output-score selection, the behavioural score, a judge) over a coefficient sweep, scored on ``examples``.
 
     The corpus rows give the mean activation norm that scales the additive methods and each
     feature's max activation that scales splice clamps; ``questions`` (default: the examples')
-    are generated for perplexity and the behavioural score.
+    are generated for perplexity and the behavioural score. ``acts``: as in :func:`decompose_vector`.
     """
     started = time.time()
-    acts = ctx.token_activations(model, corpus, layer)
+    acts = ctx.token_activations(model, corpus, layer) if acts is None else _checked(acts, corpus)
     response_acts = ctx.response_tokens(corpus, acts)
     norm = float(response_acts.norm(dim=-1).mean())
     reference = reference_activations(sae, response_acts)

@@ -35,6 +35,7 @@ class FakeOpenAI:
     answer: Callable[[dict], str]
     logprobs: Callable[[dict], dict[str, float]] | None = None
     faults: Faults = field(default_factory=Faults)
+    serves_n: bool = True  # False: a server that ignores the request's n and answers one choice
     requests: list[dict] = field(default_factory=list)
     injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0, "truncated": 0, "401_echo": 0})
 
@@ -69,7 +70,10 @@ class FakeOpenAI:
         return None
 
     def _completion(self, request: dict) -> dict:
-        text = self.answer(request)
+        """One choice, or ``n`` when asked and ``serves_n`` (each from ``answer``, called again)."""
+        n = request.get("n", 1) if self.serves_n else 1
+        texts = [self.answer(request) for _ in range(n)]
+        text = texts[0]
         choice: dict = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
         if request.get("logprobs"):
             top = (self.logprobs or (lambda r: {text[:1] or " ": 0.0}))(request)
@@ -79,7 +83,9 @@ class FakeOpenAI:
                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()],
             }]}
         return {"id": "cmpl-test", "object": "chat.completion", "created": int(time.time()),
-                "model": request.get("model", "test"), "choices": [choice],
+                "model": request.get("model", "test"),
+                "choices": [choice, *({"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": t}}
+                                      for i, t in enumerate(texts[1:], 1))],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
     def _handler(self):

@@ -1,6 +1,7 @@
 """Persona space and trait vectors: personas and the Assistant Axis (:mod:`vectors.axis`),
 contrastive trait vectors (:mod:`vectors.traits`), per-token projection, drift, steering and
-activation capping (:mod:`vectors.drift`). Builds on :mod:`workbench`.
+activation capping (:mod:`vectors.drift`), the capability cost of an intervention (:mod:`vectors.capability`).
+Builds on :mod:`workbench`.
 
 Each pipeline's entry point is here; every public name is in its subpackage. Names load on first
 use (:mod:`workbench.exports`).
@@ -16,4 +17,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "vectors.drift.measure": ("DriftMeasurement", "measure_drift"),
     "vectors.drift.capping": ("CappingConfig", "calibrate"),
     "vectors.drift.steering": ("steer_sweep",),
+    "vectors.capability": ("CapabilityScores", "capability_cost", "capability_scores", "load_choice_items",
+                           "load_neutral_answers"),
 })

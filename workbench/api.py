@@ -63,6 +63,7 @@ class ChatRequest:
     top_p: float = 1.0
     max_tokens: int = 256
     top_logprobs: int | None = None
+    n: int = 1  # samples in one request (vLLM and OpenAI support it; a server that ignores it returns one)
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,19 @@ class ChatResult:
     first_token_logprobs: dict[str, float] | None = None
     error: str | None = None
     attempts: int = 1
+    texts: tuple[str, ...] = ()  # every choice's text (several when ``n`` > 1 was asked and served)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def _checked_text(text: Any) -> str:
+    if text is None:
+        raise ValueError("response message has no content")
+    if not isinstance(text, str):
+        raise ValueError(f"response message content is a {type(text).__name__}; expected a string")
+    return text
 
 
 def _checked_logprob(token: Any, logprob: Any) -> tuple[str, float]:
@@ -132,22 +142,20 @@ class ChatClient:
         )
         if request.top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=request.top_logprobs)
+        if request.n > 1:
+            kwargs.update(n=request.n)
         response = self.client.chat.completions.create(**kwargs)
         if not response.choices:
             raise ValueError("response has no choices")
-        choice = response.choices[0]
-        text = choice.message.content
-        if text is None:
-            raise ValueError("response message has no content")
-        if not isinstance(text, str):
-            raise ValueError(f"response message content is a {type(text).__name__}; expected a string")
+        texts = tuple(_checked_text(c.message.content) for c in response.choices[: request.n])
+        choice, text = response.choices[0], texts[0]
         logprobs = None
         if request.top_logprobs:
             content = choice.logprobs.content if choice.logprobs else None
             if not content:
                 raise ValueError("logprobs were requested but the response has none")
             logprobs = dict(_checked_logprob(item.token, item.logprob) for item in content[0].top_logprobs)
-        return ChatResult(text=text, first_token_logprobs=logprobs)
+        return ChatResult(text=text, first_token_logprobs=logprobs, texts=texts)
 
     def _retry_delay(self, exc: Exception, attempt: int) -> float:
         response = getattr(exc, "response", None)
@@ -171,7 +179,7 @@ class ChatClient:
                 result = self._call(request)
                 if self.validate is not None:
                     self.validate(result)
-                return ChatResult(result.text, result.first_token_logprobs, None, attempt + 1)
+                return ChatResult(result.text, result.first_token_logprobs, None, attempt + 1, result.texts)
             except (openai.APIError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 status = getattr(exc, "status_code", None)
                 last_error = self._redact(f"{type(exc).__name__}{f' {status}' if status else ''}: {exc}")

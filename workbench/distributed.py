@@ -188,3 +188,27 @@ def n_chunks(n_items: int, chunk: int) -> int:
     if chunk < 1:
         raise InputFormatError(f"chunk must be ≥ 1, got {chunk}")
     return (n_items + chunk - 1) // chunk
+
+
+def map_rows(
+    n_items: int,
+    compute: Callable[[range], list[Tensor]],
+    chunk: int = DEFAULT_CHUNK,
+    store: ChunkStore | None = None,
+    shard: Shard = SINGLE,
+    progress: bool = False,
+    desc: str = "chunks",
+) -> list[Tensor] | None:
+    """One tensor per item (shapes may differ: per-token activations, per-token projections),
+    computed ``chunk`` items at a time by ``compute(range_of_items)`` through :func:`map_chunks`:
+    on rank 0 the list in the items' order, ``None`` on the other ranks. A single process runs the
+    same chunks, so its result equals a sharded run's exactly."""
+
+    def run(index: int) -> dict[str, Tensor]:
+        rows = compute(range(index * chunk, min(n_items, (index + 1) * chunk)))
+        return {str(j): t.detach().cpu().clone() for j, t in enumerate(rows)}  # own storage: safetensors refuses shared
+
+    results, _ = map_chunks(n_chunks(n_items, chunk), run, store, shard, progress, desc)
+    if results is None:
+        return None
+    return [r[str(j)] for r in results for j in range(len(r))]

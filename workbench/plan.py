@@ -9,7 +9,12 @@ table measured on this model and device with a few batches the first time it is 
 
 - generation: seconds per batch = prefill + (new tokens - 1) × decode step, both measured at the
   run's batch size and prompt length (powers of two);
-- extraction / forward passes: tokens per second at the extraction batch size and sequence length.
+- extraction / forward passes: tokens per second at the extraction batch size and sequence length;
+- LoRA training: seconds per optimizer step at the run's batch size, sequence length and adapter
+  (:func:`training_step_seconds`, a few steps on the Hugging Face twin).
+
+A run of several phases (data generation, screening, training, evaluation) plans each phase with
+:func:`plan_run` and adds them up with :func:`combine`.
 
 Judge calls go to a server whose speed is not known here: they are counted, not timed.
 """
@@ -22,7 +27,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -98,25 +103,67 @@ def _measure(model, generation_batch: int, prompt_tokens: int, extraction_batch:
             "forward_tokens_per_second": extraction_batch * sequence_tokens / forward}
 
 
+def _cached(key: str, measure) -> tuple[dict, str]:
+    """The throughput table's entry ``key``, measured by ``measure()`` and stored when missing."""
+    path = cache_file()
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    if key in table:
+        return table[key], f"cached {path}"
+    table[key] = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, path)
+    return table[key], "measured now"
+
+
 def throughput(model, generation_batch: int, prompt_tokens: float, extraction_batch: int, sequence_tokens: float) -> Throughput:
     """Speeds at these shapes (token counts rounded up to multiples of 16): cached, else measured
     with a few batches (two passes at the extraction shape, two short generations at the generation shape)."""
     gen_b, prompt = generation_batch, min(_bucket(prompt_tokens), model.cfg.n_ctx - 16)
     ext_b, seq = extraction_batch, min(_bucket(sequence_tokens), model.cfg.n_ctx)
     key = f"{model.cfg.model_name}|{_device_name(model)}|{model.cfg.dtype}|gen {gen_b}x{prompt}|fwd {ext_b}x{seq}"
-    path = cache_file()
-    table = json.loads(path.read_text()) if path.is_file() else {}
-    if key in table:
-        source = f"cached {path}"
-    else:
-        table[key] = _measure(model, gen_b, prompt, ext_b, seq)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, indent=1))
-        os.replace(tmp, path)
-        source = "measured now"
-    m = table[key]
+    m, source = _cached(key, lambda: _measure(model, gen_b, prompt, ext_b, seq))
     return Throughput(m["prefill_seconds"], m["step_seconds"], m["forward_tokens_per_second"], gen_b, prompt, ext_b, seq, source)
+
+
+def training_step_seconds(model, lora, max_tokens: int | None = None) -> float:
+    """Seconds per LoRA optimizer step (forward, backward, AdamW) at ``lora``'s batch size and
+    ``max_tokens`` (default ``lora.max_tokens``) on the model's Hugging Face twin: cached, else the
+    median of three steps on random tokens after one warm-up step. Every token counts as a response
+    token, an upper bound of the loss's cost."""
+    from workbench.models import hf_twin
+    from workbench.train import lora_model, response_loss
+
+    tokens_per_row = min(_bucket(max_tokens or lora.max_tokens), model.cfg.n_ctx)
+    key = (f"{model.cfg.model_name}|{_device_name(model)}|{model.cfg.dtype}|train {lora.batch_size}x{tokens_per_row} "
+           f"r{lora.rank} from L{lora.first_layer} {','.join(lora.targets)}")
+
+    def measure() -> dict:
+        hf = hf_twin(model)
+        if hf is None:
+            raise ValueError(f"{model.cfg.model_name}: training throughput needs the Hugging Face twin of the model")
+        peft = lora_model(hf, lora)
+        peft.train()
+        params = [p for p in peft.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lora.learning_rate)
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(10, min(model.cfg.d_vocab, 1000), (lora.batch_size, tokens_per_row), generator=g)
+        ids = ids.to(next(peft.parameters()).device)
+        mask = torch.ones_like(ids, dtype=torch.bool)
+
+        def step() -> None:
+            loss = response_loss(peft, ids, mask)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        step()
+        times = sorted(_timed(step) for _ in range(3))
+        del peft, optimizer
+        return {"step_seconds": times[1]}
+
+    return _cached(key, measure)[0]["step_seconds"]
 
 
 def model_bytes(model) -> int:
@@ -223,4 +270,23 @@ def plan_run(
         estimated_seconds=(speed.generation_seconds(n, new_tokens) if local else 0.0)
         + speed.forward_seconds(forward_tokens) / world_size,
         throughput=speed, notes=notes,
+    )
+
+
+def combine(command: str, phases: Sequence[RunPlan], *, training_tokens: int = 0, training_seconds: float = 0.0,
+            notes: Sequence[str] = ()) -> RunPlan:
+    """One plan of a run made of ``phases`` (each planned by :func:`plan_run`) and a training part:
+    counts and times add up, memory is the largest phase's (phases run one after another)."""
+    first = phases[0]
+    seen = dict.fromkeys(n for p in phases for n in p.notes)
+    return RunPlan(
+        command=command, model=first.model, device=first.device,
+        generations=sum(p.generations for p in phases), judge_calls=sum(p.judge_calls for p in phases),
+        prompt_tokens=sum(p.prompt_tokens for p in phases), generated_tokens=sum(p.generated_tokens for p in phases),
+        forward_tokens=sum(p.forward_tokens for p in phases),
+        training_tokens=training_tokens + sum(p.training_tokens for p in phases), model_mib=first.model_mib,
+        generation_buffer_mib=max(p.generation_buffer_mib for p in phases),
+        extraction_buffer_mib=max(p.extraction_buffer_mib for p in phases),
+        estimated_seconds=sum(p.estimated_seconds for p in phases) + training_seconds,
+        throughput=max(phases, key=lambda p: p.generated_tokens).throughput, notes=(*seen, *notes),
     )

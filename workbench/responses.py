@@ -14,6 +14,8 @@ run samples each batch exactly as an uninterrupted one does.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, Sequence, TypeVar
@@ -86,18 +88,35 @@ def generate_api(
     client: ChatClient, cache: JsonlCache, items: Sequence[Item], sampling: Sampling, batch_size: int = 64,
     progress: bool = True, description: str = "generate responses (API)",
 ) -> list[dict[str, Any]]:
-    """Generate the missing answers on an OpenAI-compatible endpoint, ``batch_size`` requests in
-    flight per batch; a request that fails after the client's retries is recorded with its error
-    (and left out by :func:`usable`), not raised. Returns all records in the order of ``items``."""
+    """Generate the missing answers on an OpenAI-compatible endpoint, ``batch_size`` items per
+    batch; a request that fails after the client's retries is recorded with its error (and left out
+    by :func:`usable`), not raised. Returns all records in the order of ``items``.
+
+    Items of a batch with the same messages (samples of one prompt) go out as one request for ``n``
+    samples (vLLM batches them and shares the prompt's prefill); what a server does not serve that
+    way (it ignores ``n``, or fails the request) is asked again one sample per request."""
+
+    def request(item: Item, n: int = 1) -> ChatRequest:
+        return ChatRequest(tuple(item.messages()), temperature=sampling.temperature, top_p=sampling.top_p,
+                           max_tokens=sampling.max_new_tokens, n=n)
 
     def work(batch: list[Item]) -> list[dict[str, Any]]:
-        requests = [
-            ChatRequest(tuple(item.messages()), temperature=sampling.temperature, top_p=sampling.top_p,
-                        max_tokens=sampling.max_new_tokens)
-            for item in batch
-        ]
-        results = client.complete_many(requests)
-        return [item.record(r.text.strip() if r.ok else None, r.error) for item, r in zip(batch, results)]
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(batch):
+            groups.setdefault(json.dumps(item.messages()), []).append(i)
+        grouped = list(groups.values())
+        results = client.complete_many([request(batch[g[0]], len(g)) for g in grouped])
+        answers: dict[int, tuple[str | None, str | None]] = {}
+        for positions, result in zip(grouped, results):
+            if len(positions) == 1:  # a single sample's failure is final (the client has retried it)
+                answers[positions[0]] = (result.text if result.ok else None, result.error)
+            elif result.ok:
+                answers.update((position, (text, None)) for position, text in zip(positions, result.texts))
+        missing = [i for i in range(len(batch)) if i not in answers]
+        for i, result in zip(missing, client.complete_many([request(batch[i]) for i in missing])):
+            answers[i] = (result.text if result.ok else None, result.error)
+        return [item.record(text.strip() if text is not None else None, error)
+                for item, (text, error) in ((item, answers[i]) for i, item in enumerate(batch))]
 
     return run_cached(cache, [(item.key, item) for item in items], work, batch_size, description, progress)
 

@@ -79,3 +79,22 @@ def test_layer_without_sae_fails_naming_layers(planted_vector, tmp_path, capsys)
                  "gemma-scope-27b-pt-res-canonical/layer_22/width_131k/canonical", "--layer", "18", "--out", str(tmp_path)])
     assert code == 2
     assert "layers [10, 22, 34]" in capsys.readouterr().err
+
+
+def test_shared_corpus_activations_equal_a_fresh_pass_and_mismatches_fail(model, planted_rows):
+    """The demo reads the corpus once for every vector: handing those activations in gives the same
+    decomposition as the function's own pass; activations of other rows fail naming the mismatch."""
+    from sae_analysis.contexts import token_activations
+    from sae_analysis.pipeline import corpus_rows
+
+    spec = resolve("shipped")
+    sae = load_sae(spec)
+    vector, layer = vector_for_sae(LayerVectors(planted_rows), spec)
+    rows = corpus_rows(model, limit=8)
+    acts = token_activations(model, rows, layer)
+    own = decompose_vector(vector, layer, sae, spec, model, rows, dashboards=0).to_summary()
+    shared = decompose_vector(vector, layer, sae, spec, model, rows, dashboards=0, acts=acts).to_summary()
+    for key in ("encoder_attribution", "contexts"):  # the corpus-read parts (the chance baseline draws anew)
+        assert shared[key] == own[key], key
+    with pytest.raises(ShapeError, match="8 corpus rows"):
+        decompose_vector(vector, layer, sae, spec, model, rows, dashboards=0, acts=acts[:7])

@@ -61,13 +61,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(out: Path) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def _two_ranks(*args: str) -> str:
+    """``torchrun --nproc-per-node 2 ARGS`` on loopback (gloo); its stderr. PYTHONSAFEPATH: a script's
+    folder is not put first on sys.path (tests/vectors would shadow the vectors package)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONSAFEPATH": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(_free_port()), "-m", "workbench", "axis", "--out", str(out), *ARGS, "--distributed"]
+           "--master-port", str(_free_port()), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stderr
+
+
+def _torchrun(out: Path) -> str:
+    return _two_ranks("-m", "workbench", "axis", "--out", str(out), *ARGS, "--distributed")
 
 
 def _values(out: Path, name: str) -> torch.Tensor:
@@ -105,3 +111,24 @@ def test_torchrun_two_ranks_equal_single_process_and_resume_one_shard(model, tmp
     assert all(p.exists() for p in lost)
     for name in ARTIFACTS:
         assert torch.allclose(_values(dist, name), _values(single, name), atol=1e-6, rtol=0)
+
+
+def test_torchrun_drift_calibration_and_sae_corpus_pass_equal_single_process(model, tmp_path):
+    """The drift projections (the band's calibration) and the SAE corpus pass, sharded over 2 ranks
+    in chunks of 2 conversations (tests/shard_worker.py), equal the single-process run's."""
+    from drift_helpers import quick_axis
+    from shard_worker import CHUNK, LAYER, calibration_chats, corpus
+
+    from sae_analysis.contexts import token_activations
+    from vectors.drift.capping import calibrate
+
+    axis = quick_axis(model).save(tmp_path / "axis.safetensors")
+    log = _two_ranks(str(Path(__file__).parents[1] / "shard_worker.py"), str(tmp_path), str(axis))
+    assert "calibrate: rank 1/2 computed chunks [1, 2]" in log, log[-2000:]
+    merged = load_file(str(tmp_path / "merged.safetensors"))
+    single = calibrate(model, quick_axis(model), calibration_chats(model), [LAYER], progress=False)
+    assert torch.allclose(merged["thresholds"], single.thresholds, atol=1e-6, rtol=0)
+    acts = token_activations(model, corpus(model), LAYER, chunk=CHUNK)
+    assert len(acts) == 6 and not any(f"acts{len(acts)}" in k for k in merged)
+    for i, a in enumerate(acts):
+        assert torch.allclose(merged[f"acts{i}"], a, atol=1e-6, rtol=0)

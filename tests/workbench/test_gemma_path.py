@@ -53,3 +53,25 @@ def test_gemma_response_span_is_the_trimmed_reply(gemma):
     replies = [tokenizer.decode(list(chat.ids[s:e])) for s, e in chat.assistant_spans]
     assert replies == ["Arr, the sea is calm", "calm and blue"]
     assert tokenizer.decode([chat.ids[chat.assistant_spans[0][1]]]) == "<end_of_turn>"
+
+
+def test_response_loglik_applies_the_output_soft_cap(gemma):
+    """response_loglik unembeds only the predicting positions; on Gemma 2 that tail must keep the
+    final norm and the output logit soft-cap of the full forward pass."""
+    from workbench.metrics import response_loglik
+
+    _, hooked, tokenizer = gemma
+    assert hooked.cfg.output_logits_soft_cap > 0
+    conversation = messages(None, "Say something.", "Here is a short answer.")
+    chat = format_conversation(tokenizer, conversation)
+    start, end = chat.assistant_spans[-1]
+    cap = hooked.cfg.output_logits_soft_cap
+    hooked.cfg.output_logits_soft_cap = 0.5  # the tiny model's logits are small: a low cap makes it bite
+    try:
+        with torch.inference_mode():
+            logp = hooked(torch.tensor([chat.ids]))[0].float().log_softmax(-1)
+        manual = sum(float(logp[t - 1, chat.ids[t]]) for t in range(start, end))
+        got = response_loglik(hooked, [conversation], progress=False).total[0].item()
+    finally:
+        hooked.cfg.output_logits_soft_cap = cap
+    assert got == pytest.approx(manual, abs=1e-4)

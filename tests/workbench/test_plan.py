@@ -50,3 +50,63 @@ def test_scale_options_reach_the_api_config():
     assert (config.max_concurrency, config.requests_per_second) == (64, 1000.0)
     traits = build_parser().parse_args(["traits", "extract", "evil", "--plan", "--device", "cuda"])
     assert traits.plan and traits.device == "cuda" and api_overrides(traits)["max_concurrency"] == 8
+
+
+def _plan_figures(text: str) -> dict[str, int]:
+    """The integer rows of a printed plan (``generations``, ``training tokens``, ...)."""
+    import re
+
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s+([a-z ]+?)\s{2,}(?:≤ )?([\d,]+)\b", line)
+        if match:
+            rows[match[1]] = int(match[2].replace(",", ""))
+    return rows
+
+
+def test_drift_study_and_finetune_plans_print_and_write_nothing(model, tmp_path, monkeypatch, capsys):
+    """``--plan`` on ``drift-study`` and ``traits finetune``: the counts of the run, no output folder,
+    nothing generated or trained (only the throughput table is written, in the cache dir)."""
+    import shutil
+
+    from drift_helpers import quick_axis
+
+    from vectors.drift.capping import calibration_questions
+    from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
+    from vectors.traits.data import load_trait
+    from workbench.cli import main
+
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("workbench.models.load_model", lambda *args, **kwargs: model)
+    axis = quick_axis(model).save(tmp_path / "axis.safetensors")
+    folder = tmp_path / "transcripts"
+    folder.mkdir()
+    shutil.copy(shipped_drift_transcripts()[0], folder)
+    turns = min(2, len(load_transcript(shipped_drift_transcripts()[0]).user_turns))
+    out = tmp_path / "study"
+    assert main(["drift-study", "--out", str(out), "--axis", str(axis), "--transcripts", str(folder), "--samples", "2",
+                 "--turns", "2", "--max-new-tokens", "4", "--no-steer", "--capability-items", "4",
+                 "--cap-grid", "12-19@0.25", "16-23@0.5", "--judge", "j", "--plan"]) == 0
+    text = capsys.readouterr().out
+    figures = _plan_figures(text)
+    conditions = 3  # none + two caps
+    assert "plan: workbench drift-study" in text and not out.exists()
+    assert figures["generations"] == len(calibration_questions()) + turns * 2 * conditions
+    assert figures["judge calls"] == turns * 2 * conditions and figures["training tokens"] == 0
+    assert figures["forward tokens"] > figures["prompt tokens"] > 0
+
+    out = tmp_path / "finetune"
+    trait = load_trait("pirate")
+    common = ["traits", "finetune", "--trait", "pirate", "--out", str(out), "--levels", "0,100", "--prevent-coef", "1",
+              "--ablate", "--steps", "2", "--batch-size", "2", "--max-tokens", "32", "--questions", "3", "--plan"]
+    assert main([*common, "--vector", str(axis)]) == 0
+    with_vector = _plan_figures(capsys.readouterr().out)
+    trained, evaluated = 2 + 1 + 1, 1 + 4 + 1  # levels + prevent + CAFT; base + those + one inference steer
+    assert with_vector["training tokens"] == trained * 2 * 2 * 32
+    eval_questions = min(5, len(trait.eval_questions))
+    assert with_vector["generations"] == 3 * 2 + 3 + eval_questions * (evaluated + 1)  # data, screen, evaluation
+    assert main(common) == 0
+    extracting = _plan_figures(capsys.readouterr().out)
+    assert extracting["generations"] == with_vector["generations"]  # the vector's responses are the data's
+    assert extracting["forward tokens"] > with_vector["forward tokens"]  # plus the vector's extraction
+    assert not out.exists() and sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()) == ["throughput.json"]

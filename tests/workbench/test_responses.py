@@ -126,6 +126,22 @@ def test_api_generation_sends_the_items_messages_and_records_failures(tmp_path):
     assert not any(usable(r) for r in failed)
 
 
+def test_api_samples_of_one_prompt_go_in_one_request_for_n(tmp_path):
+    """Three samples of one prompt (and one other prompt) in a batch: one request with n = 3 where the
+    server serves n; a server that ignores n is asked again for the samples it did not return."""
+    samples = [replace(ITEMS[0], name=f"a{s}") for s in range(3)] + [ITEMS[1]]
+    config = lambda server: ApiConfig(server.base_url, "gen", max_retries=0, requests_per_second=1000)  # noqa: E731
+    for serves_n, requests in ((True, 2), (False, 4)):
+        counter = iter(range(100))
+        with FakeOpenAI(answer=lambda r: f"answer {next(counter)}", serves_n=serves_n) as server:
+            records = generate_api(ChatClient(config(server)), JsonlCache(tmp_path / f"n{serves_n}.jsonl"), samples,
+                                   SAMPLING, batch_size=4, progress=False)
+        assert len(server.requests) == requests
+        assert sorted(b["body"].get("n", 1) for b in server.requests) == ([1, 3] if serves_n else [1, 1, 1, 3])
+        texts = [r["response"] for r in records]
+        assert all(usable(r) for r in records) and len(set(texts)) == 4  # every sample its own answer
+
+
 def test_cache_names_stay_those_of_existing_runs(tmp_path):
     """The persona and trait caches keep their file names, so caches of earlier runs stay valid."""
     quick_axis = Sampling(max_new_tokens=12, temperature=0.7, top_p=0.9, seed=0)

@@ -29,8 +29,10 @@ from workbench.chat import ChatTokens, format_conversation, messages
 from workbench.errors import InputFormatError, LayerError, ShapeError
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import CapProjection, Where
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard
 from workbench.layers import check_layer
 from vectors.drift.projection import project_chats, response_quantiles
+from vectors.drift.steering import vector_fingerprint
 
 DEFAULT_PERCENTILES = (0.01, 0.25, 0.5, 0.75)
 _QUESTIONS = Path(__file__).parents[1] / "data" / "transcripts" / "calibration_questions.json"
@@ -156,12 +158,24 @@ def calibrate(
     layers: Sequence[int],
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     progress: bool = True,
-) -> CappingConfig:
-    """τ_L at each of ``layers`` = ``percentiles`` of default-assistant token projections."""
+    shard: Shard = SINGLE,
+    chunk_dir: Path | None = None,
+    chunk: int = DEFAULT_CHUNK,
+) -> CappingConfig | None:
+    """τ_L at each of ``layers`` = ``percentiles`` of default-assistant token projections. With a
+    ``shard`` of a ``torchrun`` run the projections are sharded over the ranks through chunks saved
+    under ``chunk_dir`` (every rank must see it); ranks other than 0 return None."""
     layers = tuple(check_layer(layer, model.cfg.n_layers) for layer in layers)
     if not default_chats:
         raise InputFormatError("calibration needs at least one default-assistant response")
-    projections = project_chats(model, default_chats, vectors, layers, progress=progress, desc="calibrate")
+    store = None
+    if chunk_dir is not None:
+        key = inputs_hash([[list(c.ids) for c in default_chats], list(layers), vector_fingerprint(vectors), model.cfg.model_name])
+        store = ChunkStore(Path(chunk_dir), key)
+    projections = project_chats(model, default_chats, vectors, layers, progress=progress, desc="calibrate",
+                                shard=shard, store=store, chunk=chunk)
+    if projections is None:
+        return None
     thresholds = torch.tensor([response_quantiles(projections, layer, percentiles) for layer in layers]).T
     metadata = provenance(
         model=model.cfg.model_name, method="capping calibration", vector=vectors.metadata.get("method"),
@@ -173,7 +187,12 @@ def calibrate(
 
 
 def calibrated_band(model, vectors: LayerVectors, layers: Sequence[int], cache: JsonlCache,
-                    sampling: Sampling = Sampling(max_new_tokens=40)) -> CappingConfig:
-    """Calibrate on the shipped neutral questions' default answers (generated once, cached)."""
-    chats = default_assistant_chats(model, calibration_questions(), sampling, cache)
-    return calibrate(model, vectors, chats, layers)
+                    sampling: Sampling = Sampling(max_new_tokens=40), shard: Shard = SINGLE,
+                    chunk: int = DEFAULT_CHUNK) -> CappingConfig | None:
+    """Calibrate on the shipped neutral questions' default answers (generated once, cached). With a
+    ``torchrun`` ``shard``: rank 0 generates, then every rank projects its share of the answers
+    (chunks next to the cache); ranks other than 0 return None."""
+    with shard.main_first():
+        chats = default_assistant_chats(model, calibration_questions(), sampling, cache)
+    chunk_dir = Path(cache.path).parent / "chunks" / "calibrate" if shard.distributed else None
+    return calibrate(model, vectors, chats, layers, shard=shard, chunk_dir=chunk_dir, chunk=chunk)

@@ -22,11 +22,11 @@ from typing import Any, Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
 
 from workbench.artifacts import LayerVectors
 from workbench.chat import ChatTokens
+from workbench.distributed import DEFAULT_CHUNK, SINGLE, ChunkStore, Shard, map_rows
 from workbench.errors import InputFormatError, LayerError
 from workbench.hooks import Intervention, Positions, TokenCapture, apply
 from workbench.layers import check_layer
@@ -128,15 +128,20 @@ def project_chat(
     for start, end, keep_from in spans:
         read = _project_window(model, ids[start:end], response[start:end], units, interventions, chunk_size)
         values[:, keep_from:end] = read[:, keep_from - start:]
-    if len(spans) == 1:
-        method = f"exact: {len(ids)} tokens in chunks of {chunk_size} through a KV cache"
-    else:
-        method = (
-            f"sliding window: {len(ids)} tokens exceed the window of {window}; read as {len(spans)} "
-            f"windows overlapping by {overlap} tokens (positions restart at 0 in each window; every "
-            f"token sees at least {overlap} tokens of left context)"
-        )
+    method = _method(len(ids), window, chunk_size, overlap)
     return ChatProjection(token_strings(model.tokenizer, chat.ids), values, layers, chat.assistant_spans, method)
+
+
+def _method(length: int, window: int, chunk_size: int, overlap: int) -> str:
+    """How :func:`project_chat` reads a conversation of ``length`` tokens: exact, or sliding windows."""
+    spans = _windows(length, window, overlap)
+    if len(spans) == 1:
+        return f"exact: {length} tokens in chunks of {chunk_size} through a KV cache"
+    return (
+        f"sliding window: {length} tokens exceed the window of {window}; read as {len(spans)} "
+        f"windows overlapping by {overlap} tokens (positions restart at 0 in each window; every "
+        f"token sees at least {overlap} tokens of left context)"
+    )
 
 
 def token_strings(tokenizer, ids: Sequence[int]) -> tuple[str, ...]:
@@ -178,12 +183,20 @@ def _project_window(
 def project_chats(
     model, chats: Sequence[ChatTokens], vectors: LayerVectors, layers: Sequence[int],
     interventions: Sequence[Intervention] = (), progress: bool = True, desc: str = "project",
-) -> list[ChatProjection]:
-    """:func:`project_chat` over many conversations, with a progress bar."""
-    return [
-        project_chat(model, chat, vectors, layers, interventions)
-        for chat in tqdm(chats, desc=desc, disable=not progress, unit="chat")
-    ]
+    shard: Shard = SINGLE, store: ChunkStore | None = None, chunk: int = DEFAULT_CHUNK,
+) -> list[ChatProjection] | None:
+    """:func:`project_chat` over many conversations, with a progress bar. Sharded over ``torchrun``
+    ranks with ``shard`` and a ``store`` every rank reads (:func:`workbench.distributed.map_rows`):
+    each rank projects its chunks of conversations, rank 0 gets every projection in order (each one
+    computed alone, so equal to a single process's), the other ranks None."""
+    layers = tuple(check_layer(layer, model.cfg.n_layers) for layer in layers)
+    values = map_rows(len(chats), lambda items: [project_chat(model, chats[i], vectors, layers, interventions).values
+                                                 for i in items], chunk, store, shard, progress, desc)
+    if values is None:
+        return None
+    methods = [_method(len(chat.ids), model.cfg.n_ctx, 256, model.cfg.n_ctx // 4) for chat in chats]
+    return [ChatProjection(token_strings(model.tokenizer, chat.ids), v, layers, chat.assistant_spans, m)
+            for chat, v, m in zip(chats, values, methods)]
 
 
 def response_quantiles(

@@ -23,8 +23,9 @@ from workbench.api import ChatClient
 from workbench.chat import Message, format_conversation
 from workbench.errors import InputFormatError
 from workbench.generate import Sampling
+from workbench.plan import RunPlan, combine, plan_run
 from workbench.stats import Interval, nested_bootstrap_mean
-from vectors.drift.capability import (CapabilityCost, CapabilityScores, ChoiceItem, NeutralAnswer, capability_cost,
+from vectors.capability import (CapabilityCost, CapabilityScores, ChoiceItem, NeutralAnswer, capability_cost,
                                       capability_scores)
 from vectors.drift.capping import CappingConfig, calibrate, calibration_questions, default_assistant_chats
 from vectors.drift.projection import ChatProjection, project_chat
@@ -177,6 +178,46 @@ def _conditions(axis: LayerVectors, capping: CappingConfig, config: StudyConfig,
         out.append(("sae_cap", name, sae_cap.fingerprint(),
                     Condition(name, (sae_cap.intervention(sae),), f"{fingerprint}:{sae_cap.fingerprint()}")))
     return out
+
+
+def n_conditions(config: StudyConfig, with_sae: bool) -> int:
+    """No intervention, each cap setting, steering (unless off), the SAE-feature cap (given an SAE)."""
+    return 1 + len(config.cap_grid) + (config.steer_coefficient is not None) + int(with_sae)
+
+
+def plan_study(model, transcripts: Sequence[Transcript], config: StudyConfig, items: Sequence[ChoiceItem] = (),
+               neutral: Sequence[NeutralAnswer] = (), with_sae: bool = False, judge: bool = False) -> RunPlan:
+    """What :func:`run_study` would cost (see :mod:`workbench.plan`): the calibration answers, then
+    per condition every replayed turn of every conversation × sample (its prompt counted with each
+    earlier reply at ``max_new_tokens``, an upper bound), the re-reading of each replay and the
+    capability scoring. Judge calls: one per replayed turn."""
+    from workbench.chat import format_prompt, messages
+
+    tokenizer, new = model.tokenizer, config.sampling.max_new_tokens
+    calibration = [len(format_prompt(tokenizer, messages(None, q))) for q in calibration_questions()]
+    cal_new = config.calibration_sampling.max_new_tokens
+    phases = [plan_run(model, "drift-study (calibrate)", prompt_lengths=calibration, new_tokens=cal_new,
+                       generation_batch=8, extraction_batch=16,
+                       forward_tokens=sum(calibration) + len(calibration) * (cal_new + 2), held_rows=0)]
+    turn_lengths, final_lengths = [], []
+    for t in transcripts:
+        history = [{"role": "system", "content": t.system_prompt}] if t.system_prompt else []
+        for k, user in enumerate(t.user_turns[: config.max_turns]):
+            history.append({"role": "user", "content": user})
+            turn_lengths.append(len(format_prompt(tokenizer, history)) + k * (new + 2))
+            history.append({"role": "assistant", "content": ""})
+        final_lengths.append(turn_lengths[-1] + new + 2)
+    runs = n_conditions(config, with_sae) * config.samples
+    scored = [messages(None, item.prompt(), choice) for item in items for choice in item.choices]
+    scored += [messages(None, n.question, n.answer) for n in neutral]
+    capability = (sum(len(format_conversation(tokenizer, c).ids) for c in scored) * n_conditions(config, with_sae)
+                  if config.capability else 0)
+    phases.append(plan_run(model, "drift-study (replay)", prompt_lengths=turn_lengths * runs, new_tokens=new,
+                           generation_batch=16, extraction_batch=16,
+                           forward_tokens=sum(final_lengths) * runs + capability, held_rows=0,
+                           judge_calls=len(turn_lengths) * runs if judge else 0))
+    return combine("drift-study", phases, notes=(
+        f"{len(transcripts)} conversations × {config.samples} samples × {n_conditions(config, with_sae)} conditions",))
 
 
 def run_study(

@@ -43,12 +43,13 @@ from workbench.extract import extract_means
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import AblateDirection, AddVector, Intervention
 from workbench.metrics import TraitExample, perplexity, repetition, response_loglik, trait_metric
+from workbench.plan import RunPlan, combine, plan_run, training_step_seconds
 from workbench.train import LoraConfig, TrainRun, merged_hooked
 from workbench.unavailable import Unavailable
 
 from vectors.traits.data import TraitData
 from vectors.traits.monitor import load_screen_data, pearson_r, screen
-from vectors.traits.pipeline import TraitConfig, TraitRun
+from vectors.traits.pipeline import TraitConfig, TraitRun, extraction_prompt_lengths, plan_traits
 from vectors.traits.responses import PromptTemplates, contrastive_pairs
 
 # A small built-in capability check: the likelihood of the correct answer against two wrong ones.
@@ -235,6 +236,77 @@ def write_jsonl(path: Path, conversations: Sequence[Sequence[Message]]) -> Path:
     return path
 
 
+def n_finetunes(config: FinetuneConfig, n_sets: int) -> tuple[int, int]:
+    """(fine-tunes trained, models evaluated): one adapter per set plus the preventative and CAFT
+    mitigations; evaluated: the base, each fine-tune, and the strongest under each inference steer."""
+    trained = n_sets + len(config.prevent_coefs) + int(config.ablate)
+    return trained, 1 + trained + len(config.inference_coefs)
+
+
+def plan_finetune(model, trait: TraitData, config: FinetuneConfig, data_paths: Sequence[Path] = (),
+                  extract_vector: bool = True) -> RunPlan:
+    """What :meth:`FinetuneRun.run` would cost (see :mod:`workbench.plan`), phase by phase: the
+    trait vector's extraction (when ``extract_vector``) and the built-in data's generation, the
+    screening of every set, the LoRA fine-tunes (steps × batch × max_tokens each, timed from a
+    measured training step) and the evaluation of every model. Counts of the built-in data are
+    upper bounds: pairs with an empty side are dropped at run time."""
+    from workbench.chat import format_prompt
+
+    c = config
+    prompt_len = lambda question: len(format_prompt(model.tokenizer, messages(None, question)))  # noqa: E731
+    trait_config = TraitConfig(n_extract_questions=c.n_train_questions, samples=c.samples, all_instructions=False,
+                               sampling=c.sampling)
+    data_config = replace(trait_config, all_instructions=c.all_instructions)
+    phases = []
+    if extract_vector:
+        phases.append(plan_traits(model, [trait], trait_config, stages=()))
+    if data_paths:
+        sets = [load_screen_data(p) for p in data_paths]
+        prompts = {json.dumps(list(conv[:-1])): list(conv[:-1]) for s in sets for conv in s}  # screen caches per prompt
+        screen_lengths = [len(format_prompt(model.tokenizer, prompt)) for prompt in prompts.values()]
+        set_sizes = [len(s) for s in sets]
+    else:
+        if not extract_vector or c.all_instructions:  # the vector's extraction answers one instruction per question
+            lengths = extraction_prompt_lengths(model, [trait], data_config)
+            phases.append(plan_run(model, "traits finetune (data)", prompt_lengths=lengths,
+                                   new_tokens=c.sampling.max_new_tokens, generation_batch=8, extraction_batch=16,
+                                   forward_tokens=0, held_rows=0))
+        questions = trait.extract_questions[: c.n_train_questions]
+        screen_lengths = [prompt_len(q) for q in questions]
+        per_question = c.samples * (len(trait.instructions) if c.all_instructions else 1)
+        set_sizes = [len(questions) * per_question] * len(c.levels)
+    new, eval_new = c.sampling.max_new_tokens, c.eval_sampling.max_new_tokens
+    mean_screen = sum(screen_lengths) / max(1, len(screen_lengths))
+    phases.append(plan_run(model, "traits finetune (screen)", prompt_lengths=screen_lengths, new_tokens=new,
+                           generation_batch=8, extraction_batch=16,
+                           forward_tokens=int(2 * sum(set_sizes) * (mean_screen + new + 2)), held_rows=max(set_sizes)))
+    trained, evaluated = n_finetunes(c, len(set_sizes))
+    eval_lengths = [prompt_len(q) for q in eval_questions(trait, c)]
+    examples = trait.heldout[: c.n_examples]
+    per_eval = (  # trait metric (both sides), means (2 readings), neutral log-lik, capability, perplexity under base
+        sum(prompt_len(e.question) + 2 * eval_new for e in examples) * 2
+        + 4 * sum(length + eval_new + 2 for length in eval_lengths)
+        + sum(prompt_len(q) + 16 for q, _, wrong in CAPABILITY_QUESTIONS for _ in (0, *wrong))
+    )
+    phases.append(plan_run(model, "traits finetune (evaluate)", prompt_lengths=eval_lengths * (evaluated + 1),
+                           new_tokens=eval_new, generation_batch=len(eval_lengths), extraction_batch=16,
+                           forward_tokens=per_eval * evaluated, held_rows=2 * evaluated))
+    lora = c.lora
+    step = training_step_seconds(model, lora)
+    return combine(
+        "traits finetune", phases, training_tokens=trained * lora.steps * lora.batch_size * lora.max_tokens,
+        training_seconds=trained * lora.steps * step,
+        notes=(f"{trained} LoRA fine-tunes × {lora.steps} steps × batch {lora.batch_size} × ≤ {lora.max_tokens} tokens; "
+               f"{step:.2f} s per step measured at that shape",
+               f"{evaluated} models evaluated; merging each adapter into a hooked model is not timed"),
+    )
+
+
+def eval_questions(trait: TraitData, config: FinetuneConfig) -> list[str]:
+    """The evaluation questions of a study (what :class:`FinetuneRun` asks every model)."""
+    return list(trait.eval_questions[: config.n_eval_questions])
+
+
 class FinetuneRun:
     """One trait's fine-tuning study in ``out_dir`` (data/, finetunes/, cache/)."""
 
@@ -245,7 +317,7 @@ class FinetuneRun:
             raise InputFormatError(f"trait vector has {vector.n_layers} layers, the model {model.cfg.n_layers}")
         self.model, self.trait, self.vector, self.out_dir = model, trait, vector, Path(out_dir)
         self.config, self.other_vectors, self.progress = config, other_vectors or {}, progress
-        self.questions = list(trait.eval_questions[: config.n_eval_questions])
+        self.questions = eval_questions(trait, config)
         if not self.questions:
             raise InputFormatError(f"trait {trait.name}: no evaluation questions")
 

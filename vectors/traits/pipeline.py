@@ -239,21 +239,26 @@ def geometry(vectors: dict[str, LayerVectors], layer: int, axis: LayerVectors | 
     return names, cosine_matrix(torch.stack([named[n].at(layer) for n in names]))
 
 
+def extraction_prompt_lengths(model, traits: list[TraitData], config: TraitConfig) -> list[int]:
+    """Token lengths, through the chat template, of every prompt trait extraction generates from."""
+    from workbench.chat import format_prompt
+
+    from vectors.traits.responses import plan_items
+
+    return [
+        len(format_prompt(model.tokenizer, item.messages())) for trait in traits
+        for item in plan_items(trait, "extract", config.n_extract_questions, config.samples, config.all_instructions,
+                               config.templates)
+    ]
+
+
 def plan_traits(model, traits: list[TraitData], config: TraitConfig = TraitConfig(), clients: Clients | None = None,
                 stages: tuple[str, ...] = ("steer", "monitor"), world_size: int = 1) -> RunPlan:
     """What extraction for ``traits`` would cost (see :mod:`workbench.plan`): both sides of every
     extraction question, three readings each (response, prompt, last prompt token). The steering
     sweep and monitoring that ``stages`` add are noted, not counted."""
-    from workbench.chat import format_prompt
-
-    from vectors.traits.responses import plan_items
-
     clients = clients or Clients()
-    prompt_lengths = [
-        len(format_prompt(model.tokenizer, item.messages())) for trait in traits
-        for item in plan_items(trait, "extract", config.n_extract_questions, config.samples, config.all_instructions,
-                               config.templates)
-    ]
+    prompt_lengths = extraction_prompt_lengths(model, traits, config)
     new = config.sampling.max_new_tokens
     notes = (f"not counted: {', '.join(stages)} (run after extraction on rank 0)",) if stages else ()
     return plan_run(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.commands.scale_options import add_distributed_options, start, stop
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--corpus", type=Path, default=None, help="corpus JSONL for contexts (default: shipped)")
     parser.add_argument("--dashboards", type=int, default=10, metavar="N",
                         help="write dashboards.html: the vector and the top N features of each list (0: none)")
+    parser.add_argument("--device", default="cpu")
+    add_distributed_options(parser)  # shards the corpus pass; rank 0 decomposes and writes
     parser.set_defaults(func=run)
 
 
@@ -33,8 +37,12 @@ def run(args) -> int:
 
     from workbench.unavailable import EXIT_OK, EXIT_PARTIAL
 
+    shard, device = start(args)
     summary = run_decompose(args.vector, args.sae, args.out, args.layer, args.k, args.model, args.corpus,
-                            dashboards=args.dashboards)
+                            dashboards=args.dashboards, shard=shard, device=device, chunk=args.chunk)
+    stop(shard)
+    if summary is None:  # a rank other than 0 of a distributed run: rank 0 writes the outputs
+        return EXIT_OK
     d = summary["decomposition"]
     print(json.dumps({"sae": summary["sae"], "layer": summary["layer"], "max_abs_cos": d["max_abs_cos"],
                       "chance_p99": d["baseline"]["p99_max_abs_cos"], "beats_chance": d["beats_chance_p99"],
@@ -59,14 +67,15 @@ def _vector_shape(model, model_name: str | None) -> tuple[int | None, int | None
 def run_decompose(
     vector_path: str | Path, sae: str, out: str | Path, layer: int | None = None, k: int = 20,
     model_name: str | None = None, corpus: str | Path | None = None, corpus_limit: int | None = 400, model=None,
-    dashboards: int = 10,
-) -> dict:
+    dashboards: int = 10, shard=None, device: str = "cpu", chunk: int = 256,
+) -> dict | None:
     """Load, decompose, draw and write one vector's run; the summary.
 
     A model (``model``, else loaded by name: ``model_name`` or the SAE's pair) reads the corpus for
     attribution and contexts, except for a registry SAE (GemmaScope) given no corpus.
     """
     from workbench.artifacts import load_vectors
+    from workbench.distributed import SINGLE
     from workbench.models import load_model
 
     from sae_analysis.pipeline import corpus_rows, decompose_vector, vector_for_sae
@@ -79,10 +88,14 @@ def run_decompose(
     model_name = model_name or default_model_name(spec)
     if model is None and model_name is not None and (spec.source != "registry" or corpus is not None):
         load_vectors(vector_path, *_vector_shape(None, model_name))  # fail on a bad file before the slow model load
-        model = load_model(model_name)
+        model = load_model(model_name, device=device)
     vectors = load_vectors(vector_path, *_vector_shape(model, model_name))
     vector, layer = vector_for_sae(vectors, spec, layer, str(vector_path))
     rows = corpus_rows(model, corpus or SHIPPED_DIR / "corpus.jsonl", corpus_limit) if model is not None else None
+    distributed = shard is not None and shard.distributed
     result = decompose_vector(vector, layer, load_sae(spec), spec, model, rows, k=k, dashboards=dashboards,
-                              name=Path(vector_path).name)
+                              name=Path(vector_path).name, shard=shard or SINGLE, chunk=chunk,
+                              chunk_dir=Path(out) / "cache" / "chunks" / f"corpus_L{layer}" if distributed else None)
+    if result is None:
+        return None
     return write_sae_run(out, vector_path, vectors, result, decomposition_report(result, Path(vector_path).name))

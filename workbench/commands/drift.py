@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.commands.scale_options import add_distributed_options, start, stop
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("drift", help="per-token projections of a transcript onto a vector (drift views)")
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
     parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: $OPENAI_BASE_URL)")
     parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--device", default="cpu")
+    add_distributed_options(parser)  # shards the band's calibration projections; rank 0 does the rest
     parser.set_defaults(func=run)
 
 
@@ -59,10 +62,15 @@ def run(args) -> int:
     transcript = load_transcript(args.transcript, args.index)
     config = CappingConfig.load(args.band) if args.band else None
     cap = CappingConfig.load(args.cap).intervention(args.percentile, "floor") if args.cap else None
-    model, axis = load_model_and_vectors(args.axis, args.model, args.device)
+    shard, device = start(args)
+    model, axis = load_model_and_vectors(args.axis, args.model, device)
     layer = args.layer if args.layer is not None else default_layer(model)
     if config is None:
-        config = calibrated_band(model, axis, [layer], JsonlCache(args.out / "cache" / "drift.jsonl"))
+        config = calibrated_band(model, axis, [layer], JsonlCache(args.out / "cache" / "drift.jsonl"), shard=shard,
+                                 chunk=args.chunk)
+    if not shard.is_main:  # a rank other than 0 of a distributed run: rank 0 does the rest
+        stop(shard)
+        return 0
     band = config.band(layer)
     replays = []
     if args.replay:
@@ -90,6 +98,7 @@ def run(args) -> int:
     means = ", ".join(f"{m:.2f}" for m in data["turn_means"])
     print(f"layer {layer}, band [{band[0]:.2f}, {band[1]:.2f}]; per-turn means: {means}; "
           f"{data['in_band_share']:.0%} of turns in band → {args.out / 'drift.html'}")
+    stop(shard)
     for replay in data.get("replay", []):
         in_role = replay.get("judge", {}).get("in_role_rate")
         judged_text = f", judge: {in_role:.0%} of turns in role" if in_role is not None else ""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.commands.scale_options import add_plan_option
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("drift-study", help="drift and capping over many conversations × samples, "
@@ -45,6 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--judge-url", metavar="URL", help="judge endpoint (default: $OPENAI_BASE_URL)")
     parser.add_argument("--model", help="model name, HF id or local folder (default: the shipped SmolLM2-135M-Instruct)")
     parser.add_argument("--device", default="cpu")
+    add_plan_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -78,7 +81,7 @@ def capability_sets(n_items: int | None) -> tuple[list, list]:
     """The multiple-choice items and neutral answers, or ``n_items`` items spread evenly over the
     set (every kind represented) with a quarter as many neutral answers, for quick runs."""
     from workbench.errors import InputFormatError
-    from vectors.drift.capability import load_choice_items, load_neutral_answers
+    from vectors.capability import load_choice_items, load_neutral_answers
 
     items, neutral = load_choice_items(), load_neutral_answers()
     if n_items is None:
@@ -108,10 +111,12 @@ def simulated(model, args) -> list:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from workbench.cache import JsonlCache
     from workbench.commands.vector_input import load_model_and_vectors
     from workbench.report import write_run
-    from vectors.drift.study import run_study
+    from vectors.drift.study import plan_study, run_study
     from vectors.drift.study_report import study_report
     from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
 
@@ -119,12 +124,19 @@ def run(args) -> int:
     items, neutral = capability_sets(args.capability_items)
     transcripts = load_folder(args.transcripts) if args.transcripts else [
         load_transcript(p) for p in shipped_drift_transcripts()]
+    model, axis = load_model_and_vectors(args.axis, args.model, args.device)
+    simulate_note = (f"not counted: {len(args.simulate)} simulated conversations of {args.sim_turns} turns "
+                     "(their text is not written yet)",) if args.simulate else ()
+    plan = plan_study(model, transcripts, config, items if config.capability else (), neutral, bool(args.sae),
+                      bool(args.judge))
+    print(replace(plan, notes=(*plan.notes, *simulate_note)).render(), flush=True)
+    if args.plan:
+        return 0
     sae = None
     if args.sae:
         from sae_analysis.saes import load_sae
 
         sae = load_sae(args.sae, device=args.device)
-    model, axis = load_model_and_vectors(args.axis, args.model, args.device)
     if args.simulate:
         transcripts += simulated(model, args)
     study = run_study(model, axis, transcripts, config, JsonlCache(args.out / "cache" / "study.jsonl"), items, neutral, sae)

@@ -8,13 +8,21 @@ extracts spells them the same way (see :mod:`workbench.distributed` and :mod:`wo
 from __future__ import annotations
 
 
-def add_scale_options(parser) -> None:
+def add_plan_option(parser) -> None:
     parser.add_argument("--plan", action="store_true",
                         help="print what the run would cost (generations, judge calls, tokens, memory, time) and stop")
+
+
+def add_distributed_options(parser) -> None:
     parser.add_argument("--distributed", action="store_true",
                         help="shard extraction over torchrun ranks: torchrun --nproc-per-node N -m workbench ... --distributed")
     parser.add_argument("--chunk", type=int, default=256,
                         help="sequences per extraction chunk, the unit of sharding and resuming (default 256)")
+
+
+def add_scale_options(parser) -> None:
+    add_plan_option(parser)
+    add_distributed_options(parser)
     parser.add_argument("--api-concurrency", type=int, default=8,
                         help="requests in flight to the generation / judge endpoint (default 8; e.g. 64 for vLLM)")
     parser.add_argument("--api-rps", type=float, default=10.0,

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.commands.scale_options import add_scale_options, api_overrides, start, stop
+from workbench.commands.scale_options import add_plan_option, add_scale_options, api_overrides, start, stop
 
 DEFAULT_OUT = Path("runs/traits")
 
@@ -63,6 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--n-random", type=int, default=50, help="random directions of the null")
     _common(p)
+    add_plan_option(p)
     p.set_defaults(func=run_finetune)
     p = sub.add_parser("generate", help="write a new trait artifact with an OpenAI-compatible model")
     p.add_argument("trait", help="trait name, e.g. 'overconfident'")
@@ -217,7 +218,7 @@ def run_finetune(args) -> int:
     from workbench.train import LoraConfig
 
     from vectors.traits.data import BUILTIN_DIR, load_trait
-    from vectors.traits.finetune import FinetuneConfig, FinetuneRun
+    from vectors.traits.finetune import FinetuneConfig, FinetuneRun, plan_finetune
     from vectors.traits.finetune_report import finetune_report
     from vectors.traits.pipeline import TraitConfig, TraitRun
 
@@ -227,16 +228,6 @@ def run_finetune(args) -> int:
         raise InputFormatError(f"--levels: expected comma-separated integers, got {args.levels!r}") from None
     trait = load_trait(args.trait, args.trait_dir or BUILTIN_DIR)
     sampling = Sampling(max_new_tokens=args.max_new_tokens, temperature=1.0)
-    if args.vector:
-        model, vector = load_model_and_vectors(args.vector, args.model)
-    else:
-        model = load_model(args.model)
-        extracted, _ = TraitRun(model, trait, args.out, TraitConfig(n_extract_questions=args.questions,
-                                all_instructions=False, sampling=sampling)).extract()
-        if not isinstance(extracted, dict):
-            raise InputFormatError(f"no {args.trait} vector: {extracted.reason}")
-        vector = extracted["response"]
-    others = {p.stem: load_vectors(p, model.cfg.n_layers, model.cfg.d_model) for p in args.other_vector}
     config = FinetuneConfig(
         levels=levels, layer=args.layer, n_train_questions=args.questions, all_instructions=args.all_instructions,
         n_eval_questions=args.eval_questions,
@@ -246,6 +237,20 @@ def run_finetune(args) -> int:
                         batch_size=args.batch_size, max_tokens=args.max_tokens,
                         first_layer=args.first_layer if args.first_layer is not None else max(0, args.layer - 3)),
     )
+    if args.vector:
+        model, vector = load_model_and_vectors(args.vector, args.model)
+    else:
+        model = load_model(args.model)
+    print(plan_finetune(model, trait, config, args.data or (), extract_vector=not args.vector).render(), flush=True)
+    if args.plan:
+        return 0
+    if not args.vector:
+        extracted, _ = TraitRun(model, trait, args.out, TraitConfig(n_extract_questions=args.questions,
+                                all_instructions=False, sampling=sampling)).extract()
+        if not isinstance(extracted, dict):
+            raise InputFormatError(f"no {args.trait} vector: {extracted.reason}")
+        vector = extracted["response"]
+    others = {p.stem: load_vectors(p, model.cfg.n_layers, model.cfg.d_model) for p in args.other_vector}
     study = FinetuneRun(model, trait, vector, args.out, config, others).run(args.data or ())
     summary = write_run(args.out, study.to_summary(), finetune_report(study.to_summary()))
     corr = summary["correlation"]

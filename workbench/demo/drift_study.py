@@ -16,7 +16,7 @@ from workbench.cache import JsonlCache
 from workbench.generate import Sampling
 from workbench.report import Report
 
-from vectors.drift.capability import load_choice_items, load_neutral_answers
+from vectors.capability import load_choice_items, load_neutral_answers
 from vectors.drift.study import CapSetting, StudyConfig, run_study
 from vectors.drift.study_report import add_study_sections
 from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts

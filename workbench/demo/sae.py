@@ -19,7 +19,8 @@ from sae_analysis.feature_steering import Baselines, ComparisonConfig
 from sae_analysis.pipeline import compare_vector, corpus_rows, decompose_vector, vector_for_sae
 from sae_analysis.report import comparison_report, comparison_table_rows, decomposition_report, reconstruction_figure
 from sae_analysis.runs import write_sae_run
-from sae_analysis.saes import load_sae, resolve
+from sae_analysis.contexts import token_activations
+from sae_analysis.saes import load_sae, resolve, sae_layer
 from vectors.axis.pipeline import axis_path
 from vectors.traits.data import load_trait
 from vectors.traits.pipeline import trait_vector_path
@@ -45,11 +46,14 @@ class SaeStage:
         sae = load_sae(spec)
         section = context.report.section("SAE decomposition and feature-level steering")
         decompositions, rows, curves = {}, [], {}
+        # One corpus pass at the SAE's layer serves every vector (and the comparison reads a prefix of it).
+        corpus = corpus_rows(model, limit=30 if quick else 120)
+        acts = token_activations(model, corpus, sae_layer(spec))
         for name, vectors_of in vectors.items():
             path = _saved_as(context, name)
             vector, layer = vector_for_sae(vectors_of, spec, source=name)
-            result = decompose_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 120),
-                                      dashboards=3 if quick else 5, name=name)
+            result = decompose_vector(vector, layer, sae, spec, model, corpus, dashboards=3 if quick else 5, name=name,
+                                      acts=acts)
             write_sae_run(out / "sae" / name, path, vectors_of, result, decomposition_report(result, path.name))
             d = result.decomposition
             top = [h.index for h in d.top_positive[:5]]
@@ -79,8 +83,9 @@ class SaeStage:
             baselines = Baselines(trait.instructions[0].pos, trait.heldout[n:2 * n], None, COMPARE_TRAIT,
                                   trait.description)
             vector, layer = vector_for_sae(vectors[COMPARE_TRAIT], spec, source=COMPARE_TRAIT)
-            result = compare_vector(vector, layer, sae, spec, model, corpus_rows(model, limit=30 if quick else 80),
-                                    examples, config=config, progress=False, baselines=baselines)
+            n_rows = 30 if quick else 80
+            result = compare_vector(vector, layer, sae, spec, model, corpus[:n_rows], examples, config=config,
+                                    progress=False, baselines=baselines, acts=acts[:n_rows])
             write_sae_run(out / "sae" / f"compare_{COMPARE_TRAIT}", path, vectors[COMPARE_TRAIT], result,
                           comparison_report(result, path.name))
             comparison = result.summary

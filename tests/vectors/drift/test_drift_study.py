@@ -9,7 +9,7 @@ import torch
 from workbench.api import ApiConfig, ChatClient
 from workbench.cache import JsonlCache
 from workbench.generate import Sampling
-from vectors.drift.capability import load_choice_items, load_neutral_answers
+from vectors.capability import load_choice_items, load_neutral_answers
 from vectors.drift.capping import CappingConfig
 from vectors.drift.study import CapSetting, StudyConfig, judge_in_role_rates, run_study
 from vectors.drift.study_metrics import DriftThresholds, condition_drift, drift_difference, run_metrics

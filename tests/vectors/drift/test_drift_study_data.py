@@ -9,7 +9,7 @@ import pytest
 
 from workbench.errors import InputFormatError
 from workbench.stats import nested_bootstrap_difference, nested_bootstrap_mean
-from vectors.drift.capability import load_choice_items, load_neutral_answers
+from vectors.capability import load_choice_items, load_neutral_answers
 from vectors.drift.transcripts import load_transcript, shipped_drift_transcripts
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}

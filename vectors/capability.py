@@ -34,7 +34,7 @@ from workbench.hooks import Intervention
 from workbench.metrics import response_loglik
 from workbench.stats import Interval, bootstrap_mean, paired_bootstrap_difference
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).parent / "data"
 MC_PATH = DATA / "capability_mc.jsonl"
 NEUTRAL_PATH = DATA / "neutral_answers.jsonl"
 KINDS = ("fact", "arithmetic", "reading")
