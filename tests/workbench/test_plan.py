@@ -105,6 +105,10 @@ def test_drift_study_and_finetune_plans_print_and_write_nothing(model, tmp_path,
     assert with_vector["training tokens"] == trained * 2 * 2 * 32
     eval_questions = min(5, len(trait.eval_questions))
     assert with_vector["generations"] == 3 * 2 + 3 + eval_questions * (evaluated + 1)  # data, screen, evaluation
+    assert main([*common, "--vector", str(axis), "--all-instructions"]) == 0  # every instruction pair: 5x the data
+    every_pair = _plan_figures(capsys.readouterr().out)
+    assert every_pair["generations"] == 3 * len(trait.instructions) * 2 + 3 + eval_questions * (evaluated + 1)
+    assert every_pair["forward tokens"] > with_vector["forward tokens"]  # screening 5x the conversations
     assert main(common) == 0
     extracting = _plan_figures(capsys.readouterr().out)
     assert extracting["generations"] == with_vector["generations"]  # the vector's responses are the data's
