@@ -5,8 +5,8 @@ steering side by side (:mod:`vectors.traits.finetune`).
 Uses the pirate response vector the trait stage put in the context. Sizes: 20 training questions at
 0/50/100% pirate, 10 LoRA steps at lr 1e-4 (two epochs: more memorises the set and lowers every trait
 example's likelihood; rank 8, layers ≥ 12, batch 4, ≤ 64 tokens), all 8 held-out examples,
-preventative α 0.5, CAFT, inference-time steering −0.25, layer 15; 243 s of CPU measured
-(``docs/finetune.md``) (``--quick``: 2 questions, 0/100%, 2 steps on layers ≥ 14; about 85 s here).
+preventative α 0.5, CAFT, inference-time steering −0.25, layer 15; 162 s in the full demo on an idle
+2-core machine (``docs/finetune.md``) (``--quick``: 2 questions, 0/100%, 2 steps on layers ≥ 14; about 85 s here).
 """
 
 from __future__ import annotations
