@@ -78,6 +78,7 @@ class FinetuneConfig:
     n_examples: int | None = None
     prevent_coefs: tuple[float, ...] = ()
     ablate: bool = False
+    ablate_layers: tuple[int, ...] = ()
     inference_coefs: tuple[float, ...] = (1.0,)
     n_random: int = 50
     sampling: Sampling = Sampling(max_new_tokens=32, temperature=1.0)
@@ -89,6 +90,14 @@ class FinetuneConfig:
         bad = [level for level in self.levels if not 0 <= level <= 100]
         if bad or not self.levels:
             raise InputFormatError(f"--levels must be percentages in 0..100, got {list(self.levels)}")
+        if self.ablate_layers and not self.ablate:
+            raise InputFormatError("--ablate-layers needs --ablate (the CAFT fine-tune it configures)")
+
+    @property
+    def caft_layers(self) -> tuple[int, ...]:
+        """Where CAFT ablates the direction: ``ablate_layers``, or the vector's layer alone. One
+        layer leaves the adapters above it free to rebuild the trait; the CAFT paper ablates at many."""
+        return tuple(sorted(set(self.ablate_layers))) or (self.layer,)
 
 
 @dataclass(frozen=True)
@@ -302,6 +311,12 @@ def plan_finetune(model, trait: TraitData, config: FinetuneConfig, data_paths: S
     )
 
 
+def _layer_span(layers: Sequence[int]) -> str:
+    """``12–29`` for a contiguous run of layers, else the list: ``12, 15, 18``."""
+    contiguous = list(layers) == list(range(layers[0], layers[-1] + 1))
+    return f"{layers[0]}–{layers[-1]}" if contiguous and len(layers) > 1 else ", ".join(map(str, layers))
+
+
 def eval_questions(trait: TraitData, config: FinetuneConfig) -> list[str]:
     """The evaluation questions of a study (what :class:`FinetuneRun` asks every model)."""
     return list(trait.eval_questions[: config.n_eval_questions])
@@ -315,6 +330,9 @@ class FinetuneRun:
                  progress: bool = True):
         if vector.n_layers != model.cfg.n_layers:
             raise InputFormatError(f"trait vector has {vector.n_layers} layers, the model {model.cfg.n_layers}")
+        bad = [layer for layer in config.caft_layers if not 0 <= layer < vector.n_layers]
+        if bad:  # before hours of training, not at the CAFT fine-tune at the end
+            raise InputFormatError(f"--ablate-layers {bad}: the model has layers 0..{vector.n_layers - 1}")
         self.model, self.trait, self.vector, self.out_dir = model, trait, vector, Path(out_dir)
         self.config, self.other_vectors, self.progress = config, other_vectors or {}, progress
         self.questions = eval_questions(trait, config)
@@ -447,11 +465,19 @@ class FinetuneRun:
                                      "preventative steer", model, train=train)
             evals.append(e), shifts.append(shift)
         if c.ablate:
-            model, train = self.train(strongest, f"{self.trait.name}_caft", [AblateDirection(vec)])
-            e, shift = self.evaluate(f"{strongest.name} + CAFT ablation", strongest.name, "CAFT ablation", model, train=train)
+            layers = c.caft_layers
+            span = "" if layers == (L,) else f" (layers {_layer_span(layers)})"
+            tag = f"{self.trait.name}_caft" + ("" if layers == (L,) else "_" + "_".join(map(str, layers)))
+            model, train = self.train(strongest, tag, [self.caft_intervention()])
+            e, shift = self.evaluate(f"{strongest.name} + CAFT ablation{span}", strongest.name, "CAFT ablation", model,
+                                     train=train)
             evals.append(e), shifts.append(shift)
         return FinetuneStudy(self.trait.name, L, tuple(sets), strongest.name, tuple(evals),
                              self.correlation(evals, torch.stack(shifts)), time.time() - started)
+
+    def caft_intervention(self) -> AblateDirection:
+        """The training-time ablation of the trait direction at :attr:`FinetuneConfig.caft_layers`."""
+        return AblateDirection({layer: self.vector.at(layer) for layer in self.config.caft_layers})
 
     def correlation(self, evals: Sequence[FinetuneEval], shifts: Float[Tensor, "n d_model"]) -> Correlation | Unavailable:
         """Across the trained models without inference-time steering (their activations are the weights')."""

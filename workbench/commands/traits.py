@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.commands.cap import parse_layers
 from workbench.commands.scale_options import add_plan_option, add_scale_options, api_overrides, start, stop
 
 DEFAULT_OUT = Path("runs/traits")
@@ -44,6 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--levels", default="0,25,50,75,100", help="mixing levels, %% trait data (comma-separated)")
     p.add_argument("--prevent-coef", type=float, nargs="+", default=[], help="preventative steering coefficients α")
     p.add_argument("--ablate", action="store_true", help="also train with the direction ablated (CAFT)")
+    p.add_argument("--ablate-layers", type=parse_layers, default=[],
+                   help="CAFT: ablate the vector's direction at these layers (e.g. 12-29 or 12,15,18; "
+                        "default: --layer alone); implies --ablate")
     p.add_argument("--inference-coef", type=float, nargs="+", default=[1.0],
                    help="inference-time steering of the strongest fine-tune against the vector (coefficients)")
     p.add_argument("--vector", type=Path, help="trait vector (default: extract one from the trait's data first)")
@@ -231,7 +235,8 @@ def run_finetune(args) -> int:
     config = FinetuneConfig(
         levels=levels, layer=args.layer, n_train_questions=args.questions, all_instructions=args.all_instructions,
         n_eval_questions=args.eval_questions,
-        prevent_coefs=tuple(args.prevent_coef), ablate=args.ablate, inference_coefs=tuple(args.inference_coef),
+        prevent_coefs=tuple(args.prevent_coef), ablate=args.ablate or bool(args.ablate_layers),
+        ablate_layers=tuple(args.ablate_layers), inference_coefs=tuple(args.inference_coef),
         n_random=args.n_random, sampling=sampling,
         lora=LoraConfig(rank=args.rank, alpha=args.alpha, learning_rate=args.lr, steps=args.steps,
                         batch_size=args.batch_size, max_tokens=args.max_tokens,

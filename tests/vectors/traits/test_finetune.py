@@ -13,7 +13,7 @@ from workbench.artifacts import LayerVectors
 from workbench.chat import format_conversation, messages
 from workbench.errors import InputFormatError
 from workbench.extract import extract_means
-from workbench.hooks import AddVector, decoder_layers
+from workbench.hooks import AddVector, TokenCapture, apply, decoder_layers
 from workbench.models import hf_twin
 from workbench.train import LoraConfig, TrainRun, _batch, lora_model, response_loss
 
@@ -88,6 +88,31 @@ def test_persona_vectors_jsonl_imports_and_trains(model, tmp_path):
     bad.write_text(json.dumps({"conversation": []}) + "\n")
     with pytest.raises(InputFormatError, match="bad.jsonl:1.*messages"):
         load_screen_data(bad)
+
+
+def test_caft_ablates_at_every_requested_layer_and_bad_layers_fail_early(model, pirate_vector, tmp_path):
+    """CAFT over several layers removes the trait direction's component at each of them (one layer
+    alone leaves the layers above free to rebuild it); a layer the model lacks fails at construction,
+    before any training; --ablate-layers without --ablate is refused."""
+    trait = load_trait("pirate")
+    assert FinetuneConfig(ablate=True, layer=15).caft_layers == (15,)
+    config = FinetuneConfig(ablate=True, ablate_layers=(26, 24, 25), layer=26)
+    assert config.caft_layers == (24, 25, 26)
+    caft = FinetuneRun(model, trait, pirate_vector, tmp_path, config, progress=False).caft_intervention()
+    chat = format_conversation(model.tokenizer, messages(None, "Who are you?", "Arr, a pirate I be."))
+    capture = TokenCapture((24, 25, 26))
+    with torch.inference_mode(), apply(model, [capture]):
+        model(torch.tensor([chat.ids]))
+    before = {layer: (capture.values[layer][0] @ pirate_vector.unit(layer)).abs().max() for layer in (24, 25, 26)}
+    with torch.inference_mode(), apply(model, [caft, capture]):
+        model(torch.tensor([chat.ids]))
+    for layer in (24, 25, 26):
+        after = (capture.values[layer][0] @ pirate_vector.unit(layer)).abs().max()
+        assert before[layer] > 0.1 and after < 1e-3, (layer, float(before[layer]), float(after))
+    with pytest.raises(InputFormatError, match="--ablate-layers \\[40\\]"):
+        FinetuneRun(model, trait, pirate_vector, tmp_path, FinetuneConfig(ablate=True, ablate_layers=(12, 40)))
+    with pytest.raises(InputFormatError, match="needs --ablate"):
+        FinetuneConfig(ablate_layers=(12,))
 
 
 def test_levels_0_shift_is_zero_within_noise(model, pirate_vector, tmp_path):
