@@ -42,6 +42,7 @@ from workbench.errors import InputFormatError
 from workbench.extract import extract_means
 from workbench.generate import Sampling, generate_responses
 from workbench.hooks import AblateDirection, AddVector, Intervention
+from workbench.layers import check_layer
 from workbench.metrics import TraitExample, perplexity, repetition, response_loglik, trait_metric
 from workbench.plan import RunPlan, combine, plan_run, training_step_seconds
 from workbench.train import LoraConfig, TrainRun, merged_hooked
@@ -330,9 +331,8 @@ class FinetuneRun:
                  progress: bool = True):
         if vector.n_layers != model.cfg.n_layers:
             raise InputFormatError(f"trait vector has {vector.n_layers} layers, the model {model.cfg.n_layers}")
-        bad = [layer for layer in config.caft_layers if not 0 <= layer < vector.n_layers]
-        if bad:  # before hours of training, not at the CAFT fine-tune at the end
-            raise InputFormatError(f"--ablate-layers {bad}: the model has layers 0..{vector.n_layers - 1}")
+        for layer in config.ablate_layers:  # before hours of training, not at the CAFT fine-tune at the end
+            check_layer(layer, vector.n_layers, "--ablate-layers")
         self.model, self.trait, self.vector, self.out_dir = model, trait, vector, Path(out_dir)
         self.config, self.other_vectors, self.progress = config, other_vectors or {}, progress
         self.questions = eval_questions(trait, config)
@@ -466,8 +466,9 @@ class FinetuneRun:
             evals.append(e), shifts.append(shift)
         if c.ablate:
             layers = c.caft_layers
-            span = "" if layers == (L,) else f" (layers {_layer_span(layers)})"
-            tag = f"{self.trait.name}_caft" + ("" if layers == (L,) else "_" + "_".join(map(str, layers)))
+            at_vector_layer = layers == (L,)
+            span = "" if at_vector_layer else f" (layers {_layer_span(layers)})"
+            tag = f"{self.trait.name}_caft" + ("" if at_vector_layer else "_" + "_".join(map(str, layers)))
             model, train = self.train(strongest, tag, [self.caft_intervention()])
             e, shift = self.evaluate(f"{strongest.name} + CAFT ablation{span}", strongest.name, "CAFT ablation", model,
                                      train=train)

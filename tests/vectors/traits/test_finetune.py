@@ -11,7 +11,7 @@ import torch
 
 from workbench.artifacts import LayerVectors
 from workbench.chat import format_conversation, messages
-from workbench.errors import InputFormatError
+from workbench.errors import InputFormatError, LayerError
 from workbench.extract import extract_means
 from workbench.hooks import AddVector, TokenCapture, apply, decoder_layers
 from workbench.models import hf_twin
@@ -109,7 +109,7 @@ def test_caft_ablates_at_every_requested_layer_and_bad_layers_fail_early(model, 
     for layer in (24, 25, 26):
         after = (capture.values[layer][0] @ pirate_vector.unit(layer)).abs().max()
         assert before[layer] > 0.1 and after < 1e-3, (layer, float(before[layer]), float(after))
-    with pytest.raises(InputFormatError, match="--ablate-layers \\[40\\]"):
+    with pytest.raises(LayerError, match="--ablate-layers 40 is out of range: this model has layers 0..29"):
         FinetuneRun(model, trait, pirate_vector, tmp_path, FinetuneConfig(ablate=True, ablate_layers=(12, 40)))
     with pytest.raises(InputFormatError, match="needs --ablate"):
         FinetuneConfig(ablate_layers=(12,))
