@@ -1,7 +1,9 @@
-"""Models from GGUF files: the packaged Gemma 3 270M and any local ``.gguf``, dequantized once.
+"""Models from GGUF files: the shipped SmolLM2, the packaged Gemma 3 270M and any local ``.gguf``,
+dequantized once.
 
 Why a cache: transformers' GGUF loader dequantizes every tensor on each load (about 45 s for
-Gemma 3 270M on a busy 2-core machine, plus 15 s to build its 262k-token tokenizer). The first
+Gemma 3 270M on a busy 2-core machine, plus 15 s to build its 262k-token tokenizer; 16 s for the
+shipped SmolLM2 on an idle one, against 0.3 s from the cache). The first
 load writes the dequantized float32 weights (safetensors), the config and the tokenizer to a
 user cache folder keyed by the GGUF's sha256, so every later load reads plain safetensors.
 The cache lives in ``$PERSONA_WORKBENCH_CACHE``, else ``$XDG_CACHE_HOME/persona-workbench``,
@@ -120,16 +122,21 @@ def gemma3_270m_installed() -> bool:
 
 def gemma3_270m_source() -> GGUFSource:
     """The packaged Gemma 3 270M, its parts checked against the shipped sha256 (0.5 s)."""
-    parts = gemma3_270m_parts()
-    if dequantized_dir(GEMMA3_270M_SHA256).is_dir():  # cached: the parts were checked when it was written
-        return GGUFSource(GEMMA3_270M, parts, GEMMA3_270M_SHA256, "gemma3")
-    sha256 = _sha256(parts)
-    if sha256 != GEMMA3_270M_SHA256:
-        raise ModelUnavailableError(
-            f"the parts of {_GEMMA3_270M_FILE} hash to {sha256}, not the shipped {GEMMA3_270M_SHA256}; "
-            f"reinstall {GEMMA3_270M_PACKAGE} and its parts"
-        )
-    return GGUFSource(GEMMA3_270M, parts, sha256, "gemma3")
+    return packaged_source(GEMMA3_270M, gemma3_270m_parts(), GEMMA3_270M_SHA256, "gemma3",
+                           f"reinstall {GEMMA3_270M_PACKAGE} and its parts")
+
+
+def packaged_source(name: str, parts: tuple[Path, ...], sha256: str, architecture: str, fix: str) -> GGUFSource:
+    """A GGUF a package ships, of known sha256 and architecture: hashed against it before the first
+    (uncached) load, not after (the cache was written from checked files), and never parsed for its
+    architecture (reading a GGUF's header maps every tensor: seconds). ``fix``: what to do on a mismatch."""
+    if dequantized_dir(sha256).is_dir():
+        return GGUFSource(name, parts, sha256, architecture)
+    actual = _sha256(parts)
+    if actual != sha256:
+        raise ModelUnavailableError(f"{parts[0].name}{' and its parts' if len(parts) > 1 else ''} hash to "
+                                    f"{actual}, not the shipped {sha256}; {fix}")
+    return GGUFSource(name, parts, sha256, architecture)
 
 
 def is_gguf_path(name: str | os.PathLike) -> bool:

