@@ -235,8 +235,9 @@ def load_gguf_hf(source: GGUFSource, dtype: torch.dtype = torch.float32):
     tokenizer = AutoTokenizer.from_pretrained(target)  # with the fallback template, saved by _dequantize
     model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype)
     model.eval()
-    if tokenizer.bos_token_id is not None and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]:
-        # It prepends BOS through its post-processor; saying so keeps TransformerLens from
-        # re-loading it with add_bos_token=True (15 s for Gemma's 262k vocabulary, template lost).
-        tokenizer.init_kwargs["add_bos_token"] = True
+    # TransformerLens re-loads a tokenizer whose init_kwargs lack add_bos_token=True, with that flag
+    # forced: 15 s for Gemma's 262k vocabulary (template lost), and from this cache folder a SmolLM2
+    # tokenizer that prepends BOS, which transformers' GGUF one does not. With the flag it keeps this
+    # tokenizer as it is and reads whether it prepends BOS from ``encode("")`` (tests/workbench/test_models.py).
+    tokenizer.init_kwargs["add_bos_token"] = True
     return model, tokenizer

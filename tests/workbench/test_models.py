@@ -37,6 +37,7 @@ def test_forward_copies_no_mlp_or_unembedding_weight(model):
 def test_shipped_model_shape(model):
     assert (model.cfg.n_layers, model.cfg.d_model) == (30, 576)
     assert model.cfg.model_name == "smollm2-135m-instruct"
+    assert model.cfg.tokenizer_prepends_bos is False  # as transformers' GGUF tokenizer: no BOS of its own
 
 
 def test_unknown_model_fails_fast_offline(monkeypatch):
@@ -64,6 +65,7 @@ def test_shipped_model_from_the_cache_is_transformers_own_gguf_load(smollm2_hf):
     conversation = messages("You are a pirate.", "Ünïcödé, 東京 and <b>tags</b>?", "Arr!\n\n  Aye.")
     ids = format_conversation(tokenizer, conversation).ids
     assert ids == format_conversation(reference_tokenizer, conversation).ids
+    assert tokenizer.encode("") == reference_tokenizer.encode("") == []  # neither prepends BOS
     with torch.inference_mode():
         assert torch.equal(hf_model(torch.tensor([ids])).logits, reference(torch.tensor([ids])).logits)
 
